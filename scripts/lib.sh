@@ -1,0 +1,127 @@
+# Shared set-up for scripts/demo, scripts/test and the integration suites.
+# Source it; it defines oc_* functions. Everything runs on loopback, in a
+# temporary directory, on a free port; PostgreSQL runs as the postgres OS user
+# when we are root.
+
+OC_ROOT=${OC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+OC_PG_MAJOR=${OC_PG_MAJOR:-15}
+OC_BUILD=${OC_BUILD:-$OC_ROOT/build}
+OC_PKGS="postgresql-$OC_PG_MAJOR postgresql-server-dev-$OC_PG_MAJOR postgresql-contrib libpq-dev libssl-dev \
+cmake g++ make pkg-config libgtest-dev python3-cryptography-vectors iproute2 clang libclang-rt-14-dev"
+
+oc_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+oc_as_root() { [ "$(id -u)" = 0 ]; }
+
+# Installs whatever Debian packages are missing (idempotent).
+oc_install_deps() {
+  local missing=() p
+  for p in $OC_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    oc_log "installing packages: ${missing[*]}"
+    if oc_as_root; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+  fi
+  export PATH=/usr/lib/postgresql/$OC_PG_MAJOR/bin:$PATH
+  OC_PGBIN=$(pg_config --bindir)
+  OC_PGXS=$(dirname "$(pg_config --pgxs)")/..
+  export OC_PGBIN OC_PGXS
+}
+
+# Configures, builds and installs the extension into the PostgreSQL that
+# pg_config names.
+oc_build() {
+  oc_log "building with CMake in $OC_BUILD"
+  cmake -S "$OC_ROOT" -B "$OC_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$OC_BUILD.cmake.log" 2>&1 \
+    || { cat "$OC_BUILD.cmake.log"; return 1; }
+  cmake --build "$OC_BUILD" -j"$(nproc)" 2>&1 | grep -Ev '^\[|^gmake|^make|Consolidate|Built target|Scanning' || true
+  [ "${PIPESTATUS[0]}" = 0 ] || return 1
+  local sudo=""
+  oc_as_root || sudo=sudo
+  $sudo cmake --install "$OC_BUILD" >/dev/null
+  $sudo cmake --install "$OC_BUILD" --component bench >/dev/null
+}
+
+# The OS user the server runs as.
+oc_server_user() { if oc_as_root; then echo postgres; else id -un; fi; }
+
+oc_ensure_user() {
+  if oc_as_root && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+}
+
+# Runs a command as the server user.
+oc_run() { if oc_as_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+oc_free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# Makes a private directory owned by the server user.
+oc_mkdir() {
+  local d
+  d=$(mktemp -d "${TMPDIR:-/tmp}/orgcrypt.XXXXXX")
+  chmod 700 "$d"
+  oc_as_root && chown postgres: "$d"
+  echo "$d"
+}
+
+# Writes a fresh 32-byte master key file (hex), mode 0600, owned by the server user.
+oc_make_key() {
+  local f=$1
+  oc_run sh -c "umask 077; head -c 32 /dev/urandom | od -An -vtx1 | tr -d ' \n' > '$f'; echo >> '$f'"
+}
+
+# oc_cluster_start DIR [preload=yes|no] [extra config lines...]
+# Sets OC_PORT, OC_HOST (socket dir), OC_DATA, OC_KEY.
+oc_cluster_start() {
+  local dir=$1 preload=${2:-yes}
+  shift 2 || shift $#
+  oc_ensure_user
+  OC_DATA=$dir/data; OC_HOST=$dir; OC_KEY=$dir/master.key
+  OC_PORT=$(oc_free_port)
+  export OC_DATA OC_HOST OC_PORT OC_KEY PGHOST=$dir PGPORT=$OC_PORT
+  oc_run "$OC_PGBIN/initdb" -D "$OC_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log"; return 1; }
+  oc_make_key "$OC_KEY"
+  {
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $OC_PORT"
+    echo "unix_socket_directories = '$dir'"
+    echo "fsync = off"
+    echo "max_connections = 100"
+    echo "shared_buffers = 256MB"
+    echo "max_prepared_transactions = 10"
+    [ "$preload" = yes ] && echo "shared_preload_libraries = 'orgcrypt'"
+    echo "orgcrypt.master_key = 'file:$OC_KEY'"
+    echo "log_min_messages = warning"
+    for l in "$@"; do echo "$l"; done
+  } | oc_run tee -a "$OC_DATA/postgresql.conf" >/dev/null
+  oc_run "$OC_PGBIN/pg_ctl" -D "$OC_DATA" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log"; return 1; }
+}
+
+oc_cluster_stop() {
+  local data=${1:-$OC_DATA}
+  [ -n "$data" ] && [ -f "$data/postmaster.pid" ] && oc_run "$OC_PGBIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1
+  return 0
+}
+
+oc_cluster_restart() {
+  local data=${1:-$OC_DATA}
+  oc_run "$OC_PGBIN/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -m fast -w -t 60 restart >/dev/null
+}
+
+# psql as the postgres superuser against the current cluster.
+oc_psql() { oc_run "$OC_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$OC_HOST" -p "$OC_PORT" -U postgres "$@"; }

@@ -1,0 +1,92 @@
+#include "envelope.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "error.hpp"
+
+namespace orgcrypt {
+
+Header parse_header(const std::uint8_t* env, std::size_t len) {
+  if (len < 2 || env[0] != kMagic0 || env[1] != kMagic1)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: bad magic bytes",
+                "The value does not start with an orgcrypt envelope header.");
+  if (len < 3) throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: truncated header");
+  if (env[2] != kFormatV1)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: unknown format version " + std::to_string(env[2]),
+                "This orgcrypt understands format version 1; upgrade the extension to read newer values.");
+  if (len < kHeaderLen) throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: truncated header");
+  if (env[3] != kAlgAes256Gcm)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: unknown algorithm id " + std::to_string(env[3]));
+  if (env[4] > 1)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: unknown plaintext kind " + std::to_string(env[4]));
+  std::uint32_t v = read_u32be(env + 5);
+  if (v == 0 || v > 0x7FFFFFFFu)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: DEK version out of range");
+  if (len < kOverhead)
+    throw Error(sqlstate::kInvalidText, "invalid orgcrypt ciphertext: truncated",
+                "An envelope is at least " + std::to_string(kOverhead) + " bytes; this one has " + std::to_string(len) + ".");
+  return Header{static_cast<Kind>(env[4]), v};
+}
+
+void check_org(std::size_t org_len) {
+  if (org_len < 1 || org_len > kMaxOrgLen)
+    throw Error(sqlstate::kInvalidParameter,
+                "organization name must be 1 to 255 bytes long, not " + std::to_string(org_len));
+}
+
+void build_aad(std::string& out, const std::uint8_t* header, ByteView org, const Context& ctx) {
+  out.clear();
+  out.append(reinterpret_cast<const char*>(header), kHeaderLen);
+  append_u32be(out, static_cast<std::uint32_t>(org.size));
+  out.append(reinterpret_cast<const char*>(org.data), org.size);
+  out.push_back(ctx.present ? 1 : 0);
+  if (ctx.present) {
+    if (ctx.bytes.size > 0xFFFFFFFFu) throw Error(sqlstate::kInvalidParameter, "context too long");
+    append_u32be(out, static_cast<std::uint32_t>(ctx.bytes.size));
+    out.append(reinterpret_cast<const char*>(ctx.bytes.data), ctx.bytes.size);
+  }
+}
+
+void seal(AesGcm& key, NonceSource& nonces, std::string& aad_buf, Kind kind, std::uint32_t dek_version,
+          ByteView org, const Context& ctx, ByteView pt, std::uint8_t* out) {
+  check_org(org.size);
+  out[0] = kMagic0;
+  out[1] = kMagic1;
+  out[2] = kFormatV1;
+  out[3] = kAlgAes256Gcm;
+  out[4] = static_cast<std::uint8_t>(kind);
+  out[5] = static_cast<std::uint8_t>(dek_version >> 24);
+  out[6] = static_cast<std::uint8_t>(dek_version >> 16);
+  out[7] = static_cast<std::uint8_t>(dek_version >> 8);
+  out[8] = static_cast<std::uint8_t>(dek_version);
+  std::uint8_t* nonce = out + kHeaderLen;
+  nonces.next(nonce);
+  build_aad(aad_buf, out, org, ctx);
+  key.seal(nonce, ByteView(aad_buf), pt.data, pt.size, nonce + kNonceLen, nonce + kNonceLen + pt.size);
+}
+
+void open(AesGcm& key, std::string& aad_buf, const std::uint8_t* env, std::size_t len, ByteView org,
+          const Context& ctx, std::uint8_t* out) {
+  check_org(org.size);
+  (void)parse_header(env, len);
+  const std::size_t n = len - kOverhead;
+  const std::uint8_t* nonce = env + kHeaderLen;
+  build_aad(aad_buf, env, org, ctx);
+  if (!key.open(nonce, ByteView(aad_buf), nonce + kNonceLen, n, nonce + kNonceLen + n, out))
+    throw Error(sqlstate::kAuthFailure,
+                "could not authenticate orgcrypt ciphertext",
+                "The value was tampered with, or it was sealed for another organization or with another context.");
+}
+
+Bytes wrap_aad(ByteView org, std::uint32_t version) {
+  static const char kLabel[] = "orgcrypt DEK wrap v1";
+  std::string s;
+  s.append(kLabel, sizeof kLabel - 1);
+  append_u32be(s, static_cast<std::uint32_t>(org.size));
+  s.append(reinterpret_cast<const char*>(org.data), org.size);
+  append_u32be(s, version);
+  return Bytes(s.begin(), s.end());
+}
+
+}  // namespace orgcrypt

@@ -1,0 +1,160 @@
+// file:/absolute/path — a 32-byte KEK in a file owned by the server's OS user
+// with no group or other permission bits.
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "aead.hpp"
+#include "error.hpp"
+#include "provider.hpp"
+
+namespace orgcrypt {
+
+namespace {
+
+constexpr std::size_t kMaxKeyFile = 4096;
+
+int hexval(std::uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_b64(std::uint8_t c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+class FileProvider final : public KeyProvider {
+ public:
+  explicit FileProvider(std::string uri) : uri_(std::move(uri)), path_(uri_.substr(5)) {}
+  const std::string& uri() const override { return uri_; }
+  void validate() override { (void)load(); }
+  Bytes fingerprint() override {
+    SecretBytes k = load();
+    return kek_fingerprint(ByteView(k));
+  }
+  Bytes wrap(ByteView dek, ByteView aad) override {
+    SecretBytes k = load();
+    return keywrap_with_aad(ByteView(k), dek, aad);
+  }
+  SecretBytes unwrap(ByteView blob, ByteView aad) override {
+    SecretBytes k = load();
+    SecretBytes dek;
+    if (!keyunwrap_with_aad(ByteView(k), blob, aad, dek))
+      throw Error(sqlstate::kSystemError, "master key file \"" + path_ + "\" could not unwrap a DEK",
+                  "The wrapped DEK does not authenticate under this key for this organization and version.");
+    return dek;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& msg, const std::string& hint = {}) const {
+    throw Error(sqlstate::kSystemError, msg, {}, hint);
+  }
+
+  SecretBytes load() const {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      int e = errno;
+      fail("could not open master key file \"" + path_ + "\": " + std::strerror(e),
+           e == ENOENT ? "Create it with: head -c 32 /dev/urandom > FILE; chmod 600 FILE (owned by the server's OS user)."
+                       : "The file must be readable by the server's OS user.");
+    }
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st;
+    if (::fstat(fd, &st) != 0) fail("could not stat master key file \"" + path_ + "\": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail("master key file \"" + path_ + "\" is not a regular file");
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      fail("master key file \"" + path_ + "\" has group or other permissions (mode " + mode + ")",
+           "Run chmod 600 on it: the key must be readable by its owner only.");
+    }
+    if (st.st_uid != ::geteuid())
+      fail("master key file \"" + path_ + "\" is not owned by the server's OS user",
+           "chown it to the user the PostgreSQL server runs as.");
+    if (st.st_size > static_cast<off_t>(kMaxKeyFile))
+      fail("master key file \"" + path_ + "\" has wrong length " + std::to_string(st.st_size),
+           "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
+    SecretBytes buf(kMaxKeyFile + 1);
+    std::size_t total = 0;
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data() + total, buf.size() - total);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("could not read master key file \"" + path_ + "\": " + std::strerror(errno));
+      }
+      if (n == 0) break;
+      total += static_cast<std::size_t>(n);
+      if (total == buf.size()) break;
+    }
+    return parse_key_material(ByteView(buf.data(), total), "master key file \"" + path_ + "\"");
+  }
+
+  std::string uri_;
+  std::string path_;
+};
+
+}  // namespace
+
+SecretBytes parse_key_material(ByteView content, const std::string& source) {
+  const std::uint8_t* p = content.data;
+  std::size_t n = content.size;
+  if (n == kKeyLen) return SecretBytes(p, p + n);  // raw
+  // Text forms: strip one trailing newline.
+  std::size_t t = n;
+  if (t > 0 && p[t - 1] == '\n') {
+    t--;
+    if (t > 0 && p[t - 1] == '\r') t--;
+  }
+  if (t == 64) {
+    SecretBytes out(kKeyLen);
+    bool ok = true;
+    for (std::size_t i = 0; i < 32 && ok; i++) {
+      int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+      if (hi < 0 || lo < 0) ok = false;
+      else out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+    }
+    if (ok) return out;
+    throw Error(sqlstate::kSystemError, source + " holds 64 characters that are not all hexadecimal",
+                {}, "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
+  }
+  if (t == 44) {
+    bool ok = p[43] == '=' && p[42] != '=';
+    for (std::size_t i = 0; i < 43 && ok; i++) ok = is_b64(p[i]);
+    if (ok) {
+      SecretBytes out(33);
+      int r = EVP_DecodeBlock(out.data(), p, 44);
+      if (r == 33) {  // EVP_DecodeBlock counts the padding byte
+        out.resize(kKeyLen);
+        return out;
+      }
+    }
+    throw Error(sqlstate::kSystemError, source + " holds 44 characters that are not base64 of 32 bytes",
+                {}, "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
+  }
+  throw Error(sqlstate::kSystemError, source + " has wrong length " + std::to_string(n),
+              {}, "Expected 32 raw bytes, 64 hex characters or 44 base64 characters (one trailing newline allowed).");
+}
+
+std::string check_file_uri(const std::string& uri) {
+  if (uri.size() < 6 || uri.compare(0, 5, "file:") != 0 || uri[5] != '/')
+    return "a file master key is file:/absolute/path";
+  if (uri.compare(0, 7, "file://") == 0) return "write file:/absolute/path (one slash), not file://";
+  if (uri.find('\0') != std::string::npos) return "the path contains a NUL byte";
+  return {};
+}
+
+std::unique_ptr<KeyProvider> make_file_provider(const std::string& uri) {
+  return std::make_unique<FileProvider>(uri);
+}
+
+}  // namespace orgcrypt

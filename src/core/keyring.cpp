@@ -1,0 +1,147 @@
+#include "keyring.hpp"
+
+#include <cstring>
+
+#include "envelope.hpp"
+#include "error.hpp"
+#include "provider.hpp"
+
+namespace orgcrypt {
+
+const char* dek_state_name(DekState s) {
+  switch (s) {
+    case DekState::Active: return "active";
+    case DekState::Retired: return "retired";
+    case DekState::Destroyed: return "destroyed";
+  }
+  return "?";
+}
+
+bool parse_dek_state(const std::string& s, DekState& out) {
+  if (s == "active") out = DekState::Active;
+  else if (s == "retired") out = DekState::Retired;
+  else if (s == "destroyed") out = DekState::Destroyed;
+  else return false;
+  return true;
+}
+
+static std::string org_str(ByteView org) { return std::string(reinterpret_cast<const char*>(org.data), org.size); }
+
+OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t epoch) {
+  std::string k = org_str(org);
+  OrgState& st = orgs_[k];
+  for (auto& kv : st.versions)
+    if (kv.second.key) live_keys_--;
+  std::map<std::uint32_t, DekSlot> fresh;
+  st.active = 0;
+  st.max_version = 0;
+  bool all_destroyed = !rows.empty();
+  for (auto& r : rows) {
+    DekSlot slot;
+    auto old = st.versions.find(r.version);
+    if (old != st.versions.end() && old->second.key && r.state != DekState::Destroyed &&
+        old->second.row.wrapped == r.wrapped) {
+      slot.key = std::move(old->second.key);  // same wrapped DEK: keep it
+    }
+    if (r.state == DekState::Active) st.active = r.version;
+    if (r.state != DekState::Destroyed) all_destroyed = false;
+    if (r.version > st.max_version) st.max_version = r.version;
+    std::uint32_t v = r.version;
+    slot.row = std::move(r);
+    fresh.emplace(v, std::move(slot));
+  }
+  // Whatever was not carried over is freed here (AesGcm frees and wipes its
+  // EVP contexts).
+  st.versions.swap(fresh);
+  for (auto& kv : st.versions)
+    if (kv.second.key) live_keys_++;
+  st.destroyed = all_destroyed;
+  st.epoch = epoch;
+  return st;
+}
+
+AesGcm& KeyRing::key(ByteView org, OrgState& st, std::uint32_t version) {
+  auto it = st.versions.find(version);
+  if (it == st.versions.end())
+    throw Error(sqlstate::kNotInPrerequisiteState,
+                st.has_keys() ? "organization \"" + org_str(org) + "\" has no DEK version " + std::to_string(version)
+                              : "organization \"" + org_str(org) + "\" has no keys",
+                "The value was sealed with a DEK that this database does not hold.");
+  DekSlot& slot = it->second;
+  if (slot.row.state == DekState::Destroyed)
+    throw Error(sqlstate::kNotInPrerequisiteState,
+                st.destroyed ? "the keys of organization \"" + org_str(org) + "\" were destroyed"
+                             : "DEK version " + std::to_string(version) + " of organization \"" + org_str(org) + "\" was destroyed",
+                "Values sealed with a destroyed key can never be decrypted again.");
+  if (slot.key) {
+    stats_.hits++;
+    return *slot.key;
+  }
+  stats_.misses++;
+  std::unique_ptr<KeyProvider> p = open_provider(slot.row.kek_uri);
+  stats_.provider_calls++;
+  if (!slot.row.kek_fp.empty()) {
+    Bytes fp = p->fingerprint();
+    if (fp != slot.row.kek_fp)
+      throw Error(sqlstate::kSystemError,
+                  "the master key at \"" + slot.row.kek_uri + "\" is not the key that wrapped DEK version " +
+                      std::to_string(version) + " of organization \"" + org_str(org) + "\"",
+                  "The KEK fingerprint differs from the one recorded with the DEK: the key was replaced.",
+                  "Restore the original key at that location.");
+  }
+  Bytes aad = wrap_aad(org, version);
+  SecretBytes dek = p->unwrap(ByteView(slot.row.wrapped), ByteView(aad));
+  make_room();
+  slot.key = std::make_unique<AesGcm>(ByteView(dek));
+  live_keys_++;
+  return *slot.key;
+}
+
+void KeyRing::put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek) {
+  (void)org;
+  make_room();
+  DekSlot& slot = st.versions[row.version];
+  if (slot.key) live_keys_--;
+  slot.row = row;
+  slot.key = std::make_unique<AesGcm>(dek);
+  live_keys_++;
+  if (row.state == DekState::Active) {
+    for (auto& kv : st.versions)
+      if (kv.first != row.version && kv.second.row.state == DekState::Active) kv.second.row.state = DekState::Retired;
+    st.active = row.version;
+  }
+  if (row.version > st.max_version) st.max_version = row.version;
+  st.destroyed = false;
+}
+
+void KeyRing::make_room() {
+  if (live_keys_ < capacity_) return;
+  // Simple policy for the backend-local ring: drop every unwrapped key (they
+  // are re-unwrapped on demand); metadata stays.
+  for (auto& o : orgs_)
+    for (auto& v : o.second.versions)
+      if (v.second.key) {
+        v.second.key.reset();
+        stats_.evictions++;
+      }
+  live_keys_ = 0;
+}
+
+void KeyRing::erase(ByteView org) {
+  std::string k = org_str(org);
+  auto it = orgs_.find(k);
+  if (it == orgs_.end()) return;
+  for (auto& v : it->second.versions)
+    if (v.second.key) live_keys_--;
+  if (last_ == &it->second) last_ = nullptr;
+  orgs_.erase(it);
+}
+
+void KeyRing::clear() {
+  last_ = nullptr;
+  last_key_.clear();
+  orgs_.clear();
+  live_keys_ = 0;
+}
+
+}  // namespace orgcrypt

@@ -1,0 +1,100 @@
+// A backend-local key ring: for each org, the metadata of its DEK versions
+// (state, wrapped DEK, KEK URI and fingerprint, as read from the key table)
+// and the unwrapped DEKs in use, each as an initialised AES-GCM context.
+// The glue decides when metadata is stale (invalidation epochs); this class
+// only holds state and unwraps.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "aead.hpp"
+#include "secure.hpp"
+
+namespace orgcrypt {
+
+enum class DekState : std::uint8_t { Active, Retired, Destroyed };
+
+const char* dek_state_name(DekState s);
+bool parse_dek_state(const std::string& s, DekState& out);
+
+struct DekRow {
+  std::uint32_t version = 0;
+  DekState state = DekState::Active;
+  Bytes wrapped;        // empty for a destroyed (tombstoned) version
+  std::string kek_uri;  // KEK that wrapped it
+  Bytes kek_fp;         // fingerprint of that KEK
+};
+
+struct DekSlot {
+  DekRow row;
+  std::unique_ptr<AesGcm> key;  // set once unwrapped
+};
+
+struct OrgState {
+  std::uint64_t epoch = 0;      // invalidation epoch this metadata is valid for
+  std::uint32_t active = 0;     // active version, 0 if none
+  std::uint32_t max_version = 0;
+  bool destroyed = false;       // has versions, all destroyed
+  std::map<std::uint32_t, DekSlot> versions;
+  bool has_keys() const { return !versions.empty(); }
+};
+
+struct KeyRingStats {
+  std::uint64_t hits = 0, misses = 0, provider_calls = 0, evictions = 0;
+};
+
+class KeyRing {
+ public:
+  explicit KeyRing(std::size_t capacity) : capacity_(capacity) {}
+  ~KeyRing() { clear(); }
+
+  // Finds the org's state, or nullptr. No allocation once warm.
+  OrgState* find(ByteView org) {
+    if (last_ && last_key_.size() == org.size && std::memcmp(last_key_.data(), org.data, org.size) == 0)
+      return last_;
+    scratch_.assign(reinterpret_cast<const char*>(org.data), org.size);
+    auto it = orgs_.find(scratch_);
+    if (it == orgs_.end()) return nullptr;
+    last_ = &it->second;
+    last_key_ = it->first;
+    return last_;
+  }
+
+  // Replaces the org's metadata with rows read from the key table. Unwrapped
+  // keys are kept for versions whose row is unchanged and not destroyed; the
+  // others are wiped.
+  OrgState& load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t epoch);
+
+  // The unwrapped key for a version of a loaded org (unwraps through the
+  // provider named in the row on a miss). Throws Error 55000 for an unknown or
+  // destroyed version, 58000 for a provider failure.
+  AesGcm& key(ByteView org, OrgState& st, std::uint32_t version);
+
+  // Puts a DEK that this backend just created (and wrapped) into the ring.
+  void put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek);
+
+  // Wipes one org, or everything.
+  void erase(ByteView org);
+  void clear();
+
+  std::size_t entries() const { return live_keys_; }
+  std::size_t capacity() const { return capacity_; }
+  KeyRingStats& stats() { return stats_; }
+
+ private:
+  void make_room();
+  std::unordered_map<std::string, OrgState> orgs_;
+  std::size_t capacity_;
+  std::size_t live_keys_ = 0;
+  OrgState* last_ = nullptr;
+  std::string last_key_;
+  std::string scratch_;
+  KeyRingStats stats_;
+};
+
+}  // namespace orgcrypt

@@ -1,0 +1,228 @@
+// SQL-callable functions: read arguments, call core, build the result.
+#include "pg/guard.hpp"
+#include "pg/keystore.hpp"
+#include "pg/state.hpp"
+
+#include <openssl/crypto.h>
+
+extern "C" {
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+}
+
+#include "envelope.hpp"
+
+using namespace orgcrypt;
+using namespace orgcrypt::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(orgcrypt_encrypt_text);
+PG_FUNCTION_INFO_V1(orgcrypt_encrypt_bytea);
+PG_FUNCTION_INFO_V1(orgcrypt_decrypt_text);
+PG_FUNCTION_INFO_V1(orgcrypt_decrypt_bytea);
+PG_FUNCTION_INFO_V1(orgcrypt_reencrypt);
+PG_FUNCTION_INFO_V1(orgcrypt_create_org_key);
+PG_FUNCTION_INFO_V1(orgcrypt_rotate_org_dek);
+PG_FUNCTION_INFO_V1(orgcrypt_destroy_org_keys);
+PG_FUNCTION_INFO_V1(orgcrypt_cache_flush);
+PG_FUNCTION_INFO_V1(orgcrypt_cache_stats);
+PG_FUNCTION_INFO_V1(orgcrypt_key_table_changed);
+}
+
+namespace {
+
+// Text in the database encoding -> UTF-8 bytes (no copy in a UTF-8 database).
+ByteView text_utf8(text* t) {
+  const char* p = VARDATA_ANY(t);
+  int len = (int)VARSIZE_ANY_EXHDR(t);
+  int enc = GetDatabaseEncoding();
+  if (enc == PG_UTF8 || enc == PG_SQL_ASCII) return ByteView(p, (size_t)len);
+  char* u = pg_server_to_any(p, len, PG_UTF8);
+  return ByteView(u, u == p ? (size_t)len : strlen(u));
+}
+
+// Optional context argument at position i (absent or NULL: no context).
+Context read_context(FunctionCallInfo fcinfo, int i) {
+  Context c;
+  if (PG_NARGS() > i && !PG_ARGISNULL(i)) {
+    c.present = true;
+    c.bytes = text_utf8(PG_GETARG_TEXT_PP(i));
+  }
+  return c;
+}
+
+bytea* seal_value(const OrgName& org, Kind kind, ByteView pt, const Context& ctx) {
+  uint32_t version = 0;
+  AesGcm* key = active_key(org, &version);
+  size_t total = sealed_size(pt.size);
+  if (total > MaxAllocSize - VARHDRSZ)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("value too large to encrypt"), errhidestmt(true)));
+  bytea* out = (bytea*)palloc(VARHDRSZ + total);
+  SET_VARSIZE(out, VARHDRSZ + total);
+  ORGCRYPT_CXX({
+    Backend& b = backend();
+    seal(*key, b.nonces, b.aad, kind, version, org.utf8, ctx, pt, (std::uint8_t*)VARDATA(out));
+  });
+  return out;
+}
+
+// Opens an envelope into a palloc'd buffer (VARHDRSZ + plaintext). Sets *kind.
+bytea* open_value(const OrgName& org, bytea* env, const Context& ctx, Kind* kind) {
+  const std::uint8_t* e = (const std::uint8_t*)VARDATA_ANY(env);
+  size_t len = VARSIZE_ANY_EXHDR(env);
+  Header h{};
+  ORGCRYPT_CXX(h = parse_header(e, len));
+  AesGcm* key = version_key(org, h.dek_version);
+  size_t n = len - kOverhead;
+  bytea* out = (bytea*)palloc(VARHDRSZ + n + 1);
+  SET_VARSIZE(out, VARHDRSZ + n);
+  ORGCRYPT_CXX(open(*key, backend().aad, e, len, org.utf8, ctx, (std::uint8_t*)VARDATA(out)));
+  *kind = h.kind;
+  return out;
+}
+
+void wipe_and_free(bytea* b) {
+  OPENSSL_cleanse(VARDATA(b), VARSIZE(b) - VARHDRSZ);
+  pfree(b);
+}
+
+}  // namespace
+
+extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_text(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  text* pt = PG_GETARG_TEXT_PP(1);
+  ByteView u = text_utf8(pt);
+  Context ctx = read_context(fcinfo, 2);
+  bytea* out = seal_value(org, Kind::Text, u, ctx);
+  if (u.data != (const std::uint8_t*)VARDATA_ANY(pt)) OPENSSL_cleanse(const_cast<std::uint8_t*>(u.data), u.size);
+  PG_RETURN_BYTEA_P(out);
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_bytea(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  bytea* pt = PG_GETARG_BYTEA_PP(1);
+  Context ctx = read_context(fcinfo, 2);
+  bytea* out = seal_value(org, Kind::Bytea, ByteView(VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt)), ctx);
+  PG_RETURN_BYTEA_P(out);
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  bytea* env = PG_GETARG_BYTEA_PP(1);
+  Context ctx = read_context(fcinfo, 2);
+  Kind kind;
+  bytea* pt = open_value(org, env, ctx, &kind);
+  if (kind != Kind::Text) {
+    wipe_and_free(pt);
+    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+                    errmsg("orgcrypt ciphertext holds bytea, not text"),
+                    errhint("Use orgcrypt.decrypt_for_org_bytea() for binary values."), errhidestmt(true)));
+  }
+  char* p = VARDATA(pt);
+  int n = (int)(VARSIZE(pt) - VARHDRSZ);
+  int enc = GetDatabaseEncoding();
+  // Sealed as UTF-8: check it, then convert to the database encoding.
+  if (!pg_verify_mbstr(PG_UTF8, p, n, true) || (enc == PG_UTF8 && memchr(p, 0, (size_t)n) != nullptr)) {
+    wipe_and_free(pt);
+    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+                    errmsg("decrypted value is not valid UTF-8 text"),
+                    errhint("Use orgcrypt.decrypt_for_org_bytea() to read it as bytes."), errhidestmt(true)));
+  }
+  if (enc == PG_UTF8 || enc == PG_SQL_ASCII) PG_RETURN_TEXT_P((text*)pt);
+  // pg_any_to_server raises 22P05 when a character has no equivalent.
+  char* conv = pg_any_to_server(p, n, PG_UTF8);
+  text* r = cstring_to_text(conv);
+  if (conv != p) {
+    OPENSSL_cleanse(conv, strlen(conv));
+    pfree(conv);
+  }
+  wipe_and_free(pt);
+  PG_RETURN_TEXT_P(r);
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_bytea(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  bytea* env = PG_GETARG_BYTEA_PP(1);
+  Context ctx = read_context(fcinfo, 2);
+  Kind kind;
+  bytea* pt = open_value(org, env, ctx, &kind);
+  PG_RETURN_BYTEA_P(pt);
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_reencrypt(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  bytea* env = PG_GETARG_BYTEA_PP(1);
+  Context ctx = read_context(fcinfo, 2);
+  Kind kind;
+  bytea* pt = open_value(org, env, ctx, &kind);
+  bytea* out = seal_value(org, kind, ByteView(VARDATA(pt), VARSIZE(pt) - VARHDRSZ), ctx);
+  wipe_and_free(pt);
+  PG_RETURN_BYTEA_P(out);
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_create_org_key(PG_FUNCTION_ARGS) {
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  PG_RETURN_INT32(key_op(org, KeyOp::Create));
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_rotate_org_dek(PG_FUNCTION_ARGS) {
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  PG_RETURN_INT32(key_op(org, KeyOp::Rotate));
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_destroy_org_keys(PG_FUNCTION_ARGS) {
+  begin_call();
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  PG_RETURN_INT32(key_op(org, KeyOp::Destroy));
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_cache_flush(PG_FUNCTION_ARGS) {
+  ORGCRYPT_CXX(backend().ring.clear());
+  PG_RETURN_VOID();
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
+  TupleDesc td;
+  if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+  td = BlessTupleDesc(td);
+  int64 entries = 0, capacity = 0, hits = 0, misses = 0, calls = 0, evictions = 0;
+  ORGCRYPT_CXX({
+    KeyRing& r = backend().ring;
+    entries = (int64)r.entries();
+    capacity = (int64)r.capacity();
+    hits = (int64)r.stats().hits;
+    misses = (int64)r.stats().misses;
+    calls = (int64)r.stats().provider_calls;
+    evictions = (int64)r.stats().evictions;
+  });
+  Datum values[7] = {CStringGetTextDatum("local"), Int64GetDatum(entries), Int64GetDatum(capacity),
+                     Int64GetDatum(hits), Int64GetDatum(misses), Int64GetDatum(calls), Int64GetDatum(evictions)};
+  bool nulls[7] = {false, false, false, false, false, false, false};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_key_table_changed(PG_FUNCTION_ARGS) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "orgcrypt.key_table_changed() must be called as a trigger");
+  TriggerData* td = (TriggerData*)fcinfo->context;
+  // Queued now, sent at commit (dropped on abort), WAL-logged with the commit.
+  CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+  return PointerGetDatum(nullptr);
+}

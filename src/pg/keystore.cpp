@@ -1,0 +1,332 @@
+#include "pg/keystore.hpp"
+
+#include <openssl/crypto.h>
+
+#include "pg/guard.hpp"
+#include "pg/state.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+}
+
+#include "envelope.hpp"
+#include "provider.hpp"
+
+namespace orgcrypt::pg {
+
+namespace {
+
+struct PgRow {
+  int32 version;
+  DekState state;
+  bytea* wrapped;  // NULL for a tombstone
+  char* kek_uri;
+  bytea* kek_fp;   // may be NULL
+};
+
+struct PgRowSet {
+  int n;
+  PgRow* rows;
+  int32 max_version;
+  bool any_live;
+};
+
+struct AsOwner {
+  Oid save_uid;
+  int save_sec;
+};
+
+void become_owner(AsOwner* s) {
+  GetUserIdAndSecContext(&s->save_uid, &s->save_sec);
+  SetUserIdAndSecContext(key_table_owner(),
+                         s->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+void restore_user(const AsOwner* s) { SetUserIdAndSecContext(s->save_uid, s->save_sec); }
+
+const char* kSelectRows =
+    "SELECT version, state, wrapped, kek_uri, kek_fingerprint FROM orgcrypt.org_dek "
+    "WHERE org OPERATOR(pg_catalog.=) $1 ORDER BY version";
+
+// Inside an SPI connection: reads the org's rows into memory of context mcxt.
+// latest: read with a fresh snapshot (as catalogs are), except in parallel
+// mode where no new snapshot can be taken.
+void spi_read_rows(text* org, MemoryContext mcxt, PgRowSet* out) {
+  Oid argtypes[1] = {TEXTOID};
+  Datum values[1] = {PointerGetDatum(org)};
+  SPIPlanPtr plan = SPI_prepare(kSelectRows, 1, argtypes);
+  if (!plan) elog(ERROR, "orgcrypt: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+  Snapshot snap = IsInParallelMode() ? InvalidSnapshot : GetLatestSnapshot();
+  int rc = SPI_execute_snapshot(plan, values, nullptr, snap, InvalidSnapshot, true, false, 0);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "orgcrypt: reading the key table failed: %s", SPI_result_code_string(rc));
+  MemoryContext old = MemoryContextSwitchTo(mcxt);
+  out->n = (int)SPI_processed;
+  out->rows = (PgRow*)palloc0(sizeof(PgRow) * (out->n ? out->n : 1));
+  out->max_version = 0;
+  out->any_live = false;
+  TupleDesc td = SPI_tuptable->tupdesc;
+  for (int i = 0; i < out->n; i++) {
+    HeapTuple tup = SPI_tuptable->vals[i];
+    bool isnull;
+    PgRow* r = &out->rows[i];
+    r->version = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+    char* st = TextDatumGetCString(SPI_getbinval(tup, td, 2, &isnull));
+    if (strcmp(st, "active") == 0) r->state = DekState::Active;
+    else if (strcmp(st, "retired") == 0) r->state = DekState::Retired;
+    else r->state = DekState::Destroyed;
+    Datum w = SPI_getbinval(tup, td, 3, &isnull);
+    r->wrapped = isnull ? nullptr : DatumGetByteaPCopy(w);
+    r->kek_uri = TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull));
+    Datum fp = SPI_getbinval(tup, td, 5, &isnull);
+    r->kek_fp = isnull ? nullptr : DatumGetByteaPCopy(fp);
+    if (r->version > out->max_version) out->max_version = r->version;
+    if (r->state != DekState::Destroyed) out->any_live = true;
+  }
+  MemoryContextSwitchTo(old);
+}
+
+void read_rows(text* org, PgRowSet* out) {
+  MemoryContext caller = CurrentMemoryContext;
+  AsOwner s;
+  become_owner(&s);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "orgcrypt: SPI_connect failed");
+  spi_read_rows(org, caller, out);
+  SPI_finish();
+  restore_user(&s);
+}
+
+std::vector<DekRow> to_core(const PgRowSet& rs) {
+  std::vector<DekRow> v;
+  v.reserve(static_cast<std::size_t>(rs.n));
+  for (int i = 0; i < rs.n; i++) {
+    const PgRow& r = rs.rows[i];
+    DekRow d;
+    d.version = static_cast<std::uint32_t>(r.version);
+    d.state = r.state;
+    if (r.wrapped) d.wrapped.assign((uint8_t*)VARDATA_ANY(r.wrapped), (uint8_t*)VARDATA_ANY(r.wrapped) + VARSIZE_ANY_EXHDR(r.wrapped));
+    d.kek_uri = r.kek_uri;
+    if (r.kek_fp) d.kek_fp.assign((uint8_t*)VARDATA_ANY(r.kek_fp), (uint8_t*)VARDATA_ANY(r.kek_fp) + VARSIZE_ANY_EXHDR(r.kek_fp));
+    v.push_back(std::move(d));
+  }
+  return v;
+}
+
+OrgState* load_from(const OrgName& org, const PgRowSet& rs) {
+  OrgState* st = nullptr;
+  ORGCRYPT_CXX(st = &backend().ring.load(org.bytes, to_core(rs), stmt_epoch()));
+  return st;
+}
+
+bytea* bytes_to_bytea(const Bytes& b) {
+  bytea* r = (bytea*)palloc(VARHDRSZ + b.size());
+  SET_VARSIZE(r, VARHDRSZ + b.size());
+  if (!b.empty()) memcpy(VARDATA(r), b.data(), b.size());
+  return r;
+}
+
+[[noreturn]] void org_destroyed_error(const OrgName& org) {
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("the keys of organization \"%s\" were destroyed", text_to_cstring(org.db)),
+                  errdetail("An organization whose keys were destroyed is never given new keys silently."),
+                  errhidestmt(true)));
+  pg_unreachable();
+}
+
+}  // namespace
+
+OrgName read_org(Datum d) {
+  OrgName o;
+  o.db = DatumGetTextPP(d);
+  o.bytes = ByteView(VARDATA_ANY(o.db), VARSIZE_ANY_EXHDR(o.db));
+  if (o.bytes.size < 1 || o.bytes.size > kMaxOrgLen)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("organization name must be 1 to 255 bytes long, not %zu", o.bytes.size),
+                    errhidestmt(true)));
+  int enc = GetDatabaseEncoding();
+  if (enc == PG_UTF8 || enc == PG_SQL_ASCII) {
+    o.utf8 = o.bytes;
+  } else {
+    char* u = pg_server_to_any((const char*)o.bytes.data, (int)o.bytes.size, PG_UTF8);
+    o.utf8 = ByteView(u, strlen(u));
+  }
+  return o;
+}
+
+OrgState* org_state(const OrgName& org) {
+  OrgState* st = nullptr;
+  ORGCRYPT_CXX(st = backend().ring.find(org.bytes));
+  if (st && st->epoch == stmt_epoch()) return st;
+  PgRowSet rs;
+  read_rows(org.db, &rs);
+  return load_from(org, rs);
+}
+
+int32 key_op(const OrgName& org, KeyOp op) {
+  MemoryContext caller = CurrentMemoryContext;
+  if (op != KeyOp::Destroy && (guc_master_key == nullptr || guc_master_key[0] == '\0'))
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("no master key is configured for orgcrypt"),
+                    errhint("Set orgcrypt.master_key in postgresql.conf (for example "
+                            "'file:/etc/postgresql/orgcrypt.key', a 32-byte key file with mode 0600) and reload."),
+                    errhidestmt(true)));
+  PreventCommandIfReadOnly("orgcrypt key management");
+  AsOwner s;
+  become_owner(&s);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "orgcrypt: SPI_connect failed");
+
+  // Serialise key changes per org (two-key advisory lock: key table OID, hash
+  // of the org), held to the end of the transaction.
+  {
+    Oid argtypes[2] = {INT4OID, INT4OID};
+    Datum values[2] = {Int32GetDatum((int32)key_table_oid()),
+                       Int32GetDatum((int32)hash_bytes(org.bytes.data, (int)org.bytes.size))};
+    int rc = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", 2, argtypes, values,
+                                   nullptr, false, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "orgcrypt: could not lock the organization's keys");
+  }
+  PgRowSet rs;
+  spi_read_rows(org.db, caller, &rs);
+  int32 result = 0;
+  OrgState* st = nullptr;
+
+  switch (op) {
+    case KeyOp::AutoCreate:
+      if (rs.n > 0) {  // created meanwhile (or destroyed): use what is there
+        result = 0;
+        goto done;
+      }
+      break;
+    case KeyOp::Create:
+      if (rs.n > 0 && rs.any_live)
+        ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                        errmsg("organization \"%s\" already has keys", text_to_cstring(org.db)),
+                        errhint("Use orgcrypt.rotate_org_dek() to make a new key version."), errhidestmt(true)));
+      if (rs.n > 0) org_destroyed_error(org);
+      break;
+    case KeyOp::Rotate:
+      if (rs.n == 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("organization \"%s\" has no keys to rotate", text_to_cstring(org.db)),
+                        errhint("Use orgcrypt.create_org_key() to create its first key."), errhidestmt(true)));
+      if (!rs.any_live) org_destroyed_error(org);
+      break;
+    case KeyOp::Destroy: {
+      Oid argtypes[1] = {TEXTOID};
+      Datum values[1] = {PointerGetDatum(org.db)};
+      int rc = SPI_execute_with_args(
+          "UPDATE orgcrypt.org_dek SET state = 'destroyed', wrapped = NULL, destroyed_at = pg_catalog.now() "
+          "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<>) 'destroyed'",
+          1, argtypes, values, nullptr, false, 0);
+      if (rc != SPI_OK_UPDATE) elog(ERROR, "orgcrypt: destroying keys failed: %s", SPI_result_code_string(rc));
+      result = (int32)SPI_processed;
+      g_pending = true;
+      ORGCRYPT_CXX(backend().ring.erase(org.bytes));
+      goto done;
+    }
+  }
+
+  {
+    if (rs.max_version >= PG_INT32_MAX) elog(ERROR, "orgcrypt: DEK version numbers exhausted");
+    int32 version = rs.max_version + 1;
+    st = load_from(org, rs);
+    uint8_t dek[kKeyLen];
+    bytea* wrapped = nullptr;
+    bytea* fp = nullptr;
+    PG_TRY();
+    {
+      const char* uri = guc_master_key;
+      ORGCRYPT_CXX({
+        Backend& b = backend();
+        random_bytes(dek, sizeof dek);
+        std::unique_ptr<KeyProvider> p = open_provider(uri);
+        b.fp_out = p->fingerprint();
+        Bytes aad = wrap_aad(org.utf8, static_cast<std::uint32_t>(version));
+        b.wrapped_out = p->wrap(ByteView(dek, sizeof dek), ByteView(aad));
+        b.ring.stats().provider_calls++;
+      });
+      wrapped = bytes_to_bytea(backend().wrapped_out);
+      fp = bytes_to_bytea(backend().fp_out);
+
+      Oid argtypes[5] = {TEXTOID, INT4OID, BYTEAOID, TEXTOID, BYTEAOID};
+      Datum values[5] = {PointerGetDatum(org.db), Int32GetDatum(version), PointerGetDatum(wrapped),
+                         CStringGetTextDatum(uri), PointerGetDatum(fp)};
+      int rc;
+      if (op == KeyOp::Rotate) {
+        rc = SPI_execute_with_args(
+            "UPDATE orgcrypt.org_dek SET state = 'retired' "
+            "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'active'",
+            1, argtypes, values, nullptr, false, 0);
+        if (rc != SPI_OK_UPDATE) elog(ERROR, "orgcrypt: retiring the active key failed");
+      }
+      rc = SPI_execute_with_args(
+          "INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri, kek_fingerprint) "
+          "VALUES ($1, $2, 'active', $3, $4, $5) ON CONFLICT DO NOTHING",
+          5, argtypes, values, nullptr, false, 0);
+      if (rc != SPI_OK_INSERT) elog(ERROR, "orgcrypt: storing the new key failed");
+      if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not create a key for organization \"%s\" due to a concurrent change",
+                               text_to_cstring(org.db)),
+                        errhint("Retry the transaction."), errhidestmt(true)));
+      g_pending = true;
+      ORGCRYPT_CXX({
+        DekRow row;
+        row.version = static_cast<std::uint32_t>(version);
+        row.state = DekState::Active;
+        row.wrapped = backend().wrapped_out;
+        row.kek_uri = uri;
+        row.kek_fp = backend().fp_out;
+        backend().ring.put_new(org.bytes, *st, row, ByteView(dek, sizeof dek));
+      });
+    }
+    PG_FINALLY();
+    {
+      OPENSSL_cleanse(dek, sizeof dek);
+    }
+    PG_END_TRY();
+    result = version;
+  }
+
+done:
+  SPI_finish();
+  restore_user(&s);
+  return result;
+}
+
+AesGcm* active_key(const OrgName& org, uint32_t* version) {
+  OrgState* st = org_state(org);
+  if (!st->has_keys()) {
+    if (!guc_auto_create)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("organization \"%s\" has no key", text_to_cstring(org.db)),
+                      errhint("Create it with orgcrypt.create_org_key(), or turn on orgcrypt.auto_create_org_keys."),
+                      errhidestmt(true)));
+    (void)key_op(org, KeyOp::AutoCreate);
+    st = org_state(org);
+  }
+  if (st->destroyed) org_destroyed_error(org);
+  if (st->active == 0)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("organization \"%s\" has no active key", text_to_cstring(org.db)), errhidestmt(true)));
+  AesGcm* k = nullptr;
+  uint32_t v = st->active;
+  ORGCRYPT_CXX(k = &backend().ring.key(org.utf8, *st, v));
+  *version = v;
+  return k;
+}
+
+AesGcm* version_key(const OrgName& org, uint32_t version) {
+  OrgState* st = org_state(org);
+  AesGcm* k = nullptr;
+  ORGCRYPT_CXX(k = &backend().ring.key(org.utf8, *st, version));
+  return k;
+}
+
+}  // namespace orgcrypt::pg

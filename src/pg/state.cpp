@@ -1,0 +1,159 @@
+#include "pg/state.hpp"
+
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include "provider.hpp"
+
+namespace orgcrypt::pg {
+
+char* guc_master_key = nullptr;
+bool guc_auto_create = true;
+volatile uint64_t g_epoch = 1;
+bool g_pending = false;
+
+static Oid s_keytab = InvalidOid;
+static bool s_recheck_keytab = true;
+static uint64_t s_stmt_epoch = 0;
+static Oid s_keytab_owner = InvalidOid;
+static Oid s_ring_keytab = InvalidOid;  // key table the ring's contents came from
+static TimestampTz s_last_stmt = 0;
+static LocalTransactionId s_last_lxid = InvalidLocalTransactionId;
+
+Backend& backend() {
+  // Constructed on first use in the backend (never in the postmaster).
+  static Backend* b = new Backend();
+  return *b;
+}
+
+static void relcache_cb(Datum, Oid relid) {
+  // Runs for every relation; only marks state stale (no allocation, no error).
+  if (relid == InvalidOid || relid == s_keytab) {
+    g_epoch = g_epoch + 1;
+    s_recheck_keytab = true;
+  }
+}
+
+static void wipe_ring() {
+  ErrInfo err;
+  (void)cxx_call(err, [&]() { backend().ring.clear(); });
+}
+
+static void xact_cb(XactEvent event, void*) {
+  switch (event) {
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+      if (g_pending) wipe_ring();
+      g_pending = false;
+      break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PREPARE:
+      g_pending = false;
+      break;
+    default:
+      break;
+  }
+}
+
+static void subxact_cb(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  // Keys created in an aborted subtransaction must not stay usable: wipe the
+  // whole ring (it is refilled from the key table on demand).
+  if (event == SUBXACT_EVENT_ABORT_SUB && g_pending) wipe_ring();
+}
+
+void register_callbacks() {
+  CacheRegisterRelcacheCallback(relcache_cb, (Datum)0);
+  RegisterXactCallback(xact_cb, nullptr);
+  RegisterSubXactCallback(subxact_cb, nullptr);
+}
+
+static void resolve_key_table() {
+  Oid nsp = get_namespace_oid("orgcrypt", true);
+  Oid rel = OidIsValid(nsp) ? get_relname_relid("org_dek", nsp) : InvalidOid;
+  if (!OidIsValid(rel))
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("orgcrypt key table orgcrypt.org_dek does not exist"),
+                    errhint("Run CREATE EXTENSION orgcrypt in this database.")));
+  HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+  if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for relation %u", rel);
+  s_keytab_owner = ((Form_pg_class)GETSTRUCT(tup))->relowner;
+  ReleaseSysCache(tup);
+  s_keytab = rel;
+  if (s_ring_keytab != rel) {
+    // Another key table (extension dropped and created again): nothing cached
+    // may be used with it.
+    if (OidIsValid(s_ring_keytab)) wipe_ring();
+    s_ring_keytab = rel;
+    g_epoch = g_epoch + 1;
+  }
+}
+
+void begin_call() {
+  TimestampTz stmt = GetCurrentStatementStartTimestamp();
+#if PG_VERSION_NUM >= 170000
+  LocalTransactionId lxid = MyProc->vxid.lxid;
+#else
+  LocalTransactionId lxid = MyProc->lxid;
+#endif
+  if (stmt != s_last_stmt || lxid != s_last_lxid || s_recheck_keytab) {
+    AcceptInvalidationMessages();
+    if (s_recheck_keytab || !OidIsValid(s_keytab)) {
+      resolve_key_table();
+      s_recheck_keytab = false;
+    }
+    // Key state read during this statement is valid for this epoch. Our own
+    // changes later in the statement are applied to the ring directly; other
+    // sessions' commits are seen from the next statement on.
+    s_stmt_epoch = g_epoch;
+    s_last_stmt = stmt;
+    s_last_lxid = lxid;
+  }
+}
+
+Oid key_table_oid() { return s_keytab; }
+uint64_t stmt_epoch() { return s_stmt_epoch; }
+Oid key_table_owner() { return s_keytab_owner; }
+
+static bool check_master_key(char** newval, void**, GucSource) {
+  if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  ErrInfo err;
+  const char* uri = *newval;
+  bool ok = cxx_call(err, [&]() {
+    std::string why = check_uri_syntax(uri);
+    if (!why.empty()) throw Error(sqlstate::kInvalidParameter, why);
+  });
+  if (!ok) {
+    GUC_check_errdetail("%s", err.message);
+    return false;
+  }
+  return true;
+}
+
+void define_gucs() {
+  DefineCustomStringVariable(
+      "orgcrypt.master_key", "URI of the master key (KEK) that wraps new data keys.",
+      "For example file:/etc/postgresql/orgcrypt.key (32 bytes, mode 0600, owned by the server's OS user).",
+      &guc_master_key, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_master_key, nullptr, nullptr);
+  DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
+                           "Create an organization's first data key at its first encryption.", nullptr,
+                           &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+#if PG_VERSION_NUM >= 150000
+  MarkGUCPrefixReserved("orgcrypt");
+#else
+  EmitWarningsOnPlaceholders("orgcrypt");
+#endif
+}
+
+}  // namespace orgcrypt::pg

@@ -1,0 +1,49 @@
+// Per-backend state of the glue: settings, the key ring, the nonce source,
+// invalidation epochs, transaction callbacks.
+#pragma once
+#include "pg/prelude.h"
+
+#include <cstdint>
+#include <string>
+
+#include "envelope.hpp"
+#include "keyring.hpp"
+#include "nonce.hpp"
+
+namespace orgcrypt::pg {
+
+// Settings (GUC variables).
+extern char* guc_master_key;
+extern bool guc_auto_create;
+
+struct Backend {
+  KeyRing ring{1024};
+  NonceSource nonces;
+  std::string aad;       // reused AAD buffer
+  std::string scratch;   // reused results crossing the C++/PG boundary
+  Bytes wrapped_out;     // result of a wrap, copied out by the glue
+  Bytes fp_out;
+};
+Backend& backend();
+
+// Bumped by the relcache callback when the key table (or everything) is
+// invalidated; cached org metadata is valid only for the epoch it was read in.
+extern volatile uint64_t g_epoch;
+// True if this transaction created or changed keys (wipe the ring on abort).
+extern bool g_pending;
+
+// Called at the start of every orgcrypt call: on the first call of each
+// statement, absorbs invalidation messages and resolves the key table.
+void begin_call();
+
+// The invalidation epoch of the current statement.
+uint64_t stmt_epoch();
+
+// The key table's OID (resolved by begin_call) and its owner.
+Oid key_table_oid();
+Oid key_table_owner();
+
+void register_callbacks();
+void define_gucs();
+
+}  // namespace orgcrypt::pg
