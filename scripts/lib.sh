@@ -29,7 +29,7 @@ oc_install_deps() {
   fi
   export PATH=/usr/lib/postgresql/$OC_PG_MAJOR/bin:$PATH
   OC_PGBIN=$(pg_config --bindir)
-  OC_PGXS=$(dirname "$(pg_config --pgxs)")/..
+  OC_PGXS=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)
   export OC_PGBIN OC_PGXS
 }
 
@@ -89,12 +89,12 @@ oc_cluster_start() {
   local dir=$1 preload=${2:-yes}
   shift 2 || shift $#
   oc_ensure_user
-  OC_DATA=$dir/data; OC_HOST=$dir; OC_KEY=$dir/master.key
+  OC_DATA=$dir/data; OC_HOST=$dir; OC_KEY=${OC_KEY_FILE:-$dir/master.key}
   OC_PORT=$(oc_free_port)
   export OC_DATA OC_HOST OC_PORT OC_KEY PGHOST=$dir PGPORT=$OC_PORT
   oc_run "$OC_PGBIN/initdb" -D "$OC_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log"; return 1; }
-  oc_make_key "$OC_KEY"
+  [ -f "$OC_KEY" ] || oc_make_key "$OC_KEY"
   {
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $OC_PORT"

@@ -194,7 +194,9 @@ int32 key_op(const OrgName& org, KeyOp op) {
   PgRowSet rs;
   spi_read_rows(org.db, caller, &rs);
   int32 result = 0;
-  OrgState* st = nullptr;
+  // What we read under the lock is the org's current state: use it (another
+  // session may have created the key while we waited).
+  OrgState* st = load_from(org, rs);
 
   switch (op) {
     case KeyOp::AutoCreate:
@@ -235,7 +237,6 @@ int32 key_op(const OrgName& org, KeyOp op) {
   {
     if (rs.max_version >= PG_INT32_MAX) elog(ERROR, "orgcrypt: DEK version numbers exhausted");
     int32 version = rs.max_version + 1;
-    st = load_from(org, rs);
     uint8_t dek[kKeyLen];
     bytea* wrapped = nullptr;
     bytea* fp = nullptr;
