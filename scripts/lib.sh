@@ -125,3 +125,20 @@ oc_cluster_restart() {
 
 # psql as the postgres superuser against the current cluster.
 oc_psql() { oc_run "$OC_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$OC_HOST" -p "$OC_PORT" -U postgres "$@"; }
+
+# ---- helpers for integration suites: each check prints ok/not ok, and
+# oc_summary prints "N passed, N failed" and returns non-zero on failure.
+OC_PASS=0; OC_FAIL=0
+oc_ok()   { OC_PASS=$((OC_PASS + 1)); echo "ok - $*"; }
+oc_fail() { OC_FAIL=$((OC_FAIL + 1)); echo "not ok - $*"; }
+# oc_expect NAME EXPECTED ACTUAL
+oc_expect() {
+  if [ "$2" = "$3" ]; then oc_ok "$1"; else oc_fail "$1: expected [$2], got [$3]"; fi
+}
+# oc_expect_match NAME REGEX ACTUAL
+oc_expect_match() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then oc_ok "$1"; else oc_fail "$1: [$3] does not match /$2/"; fi
+}
+oc_summary() { echo "$OC_PASS passed, $OC_FAIL failed"; [ "$OC_FAIL" = 0 ]; }
+# One value from a query (tuples only, unaligned), errors on stdout too.
+oc_q() { oc_psql -At "$@" 2>&1; }

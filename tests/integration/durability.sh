@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Durability and replication: restart, crash recovery, pg_dump/pg_restore,
+# a hot standby (read-only decrypt, replayed rotation and destroy), and a
+# replaced master key file. Starts its own servers; fails if one cannot start.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+oc_install_deps >/dev/null
+DIR=$(oc_mkdir); SDIR=$(oc_mkdir)
+trap 'oc_cluster_stop "$SDIR/data"; oc_cluster_stop "$DIR/data"; rm -rf "$DIR" "$SDIR"' EXIT
+oc_cluster_start "$DIR" yes || { oc_fail "primary starts"; oc_summary; exit 1; }
+P_PORT=$OC_PORT
+
+oc_psql -d postgres >/dev/null <<'SQL'
+CREATE EXTENSION orgcrypt;
+CREATE TABLE vals (id serial, org text, label text, v orgcrypt.ciphertext);
+INSERT INTO vals (org, label, v) SELECT 'org' || (g % 5), 'v' || g, orgcrypt.encrypt_for_org('org' || (g % 5), 'value ' || g) FROM generate_series(1, 500) g;
+SELECT orgcrypt.rotate_org_dek('org1');
+INSERT INTO vals (org, label, v) SELECT 'org1', 'after-rotate-' || g, orgcrypt.encrypt_for_org('org1', 'rot ' || g) FROM generate_series(1, 50) g;
+SQL
+count_ok() { oc_q -d "${1:-postgres}" -c "SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) IS NOT NULL) || '/' || count(*) FROM vals"; }
+
+# A rotation rolled back after use, then a committed rotation by another
+# session: what is sealed afterwards must decrypt after a restart.
+oc_psql -d postgres >/dev/null <<SQL
+BEGIN;
+SELECT orgcrypt.rotate_org_dek('org2');
+SELECT orgcrypt.encrypt_for_org('org2', 'lost with the rollback');
+ROLLBACK;
+INSERT INTO vals (org, label, v) VALUES ('org2', 'after-rollback', orgcrypt.encrypt_for_org('org2', 'a'));
+\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $OC_PORT -U postgres -d postgres -c "SELECT orgcrypt.rotate_org_dek('org2')" >/dev/null
+INSERT INTO vals (org, label, v) VALUES ('org2', 'after-other-rotation', orgcrypt.encrypt_for_org('org2', 'b'));
+SQL
+oc_expect "org2 is at version 2 after the rolled-back and the committed rotation" "2" \
+  "$(oc_q -d postgres -c "SELECT max(version) FROM orgcrypt.org_dek WHERE org = 'org2'")"
+BEFORE=$(count_ok)
+oc_expect "all values decrypt before restart" "552/552" "$BEFORE"
+
+oc_cluster_restart || oc_fail "restart"
+oc_expect "all values decrypt after a clean restart (empty caches)" "552/552" "$(count_ok)"
+oc_expect "values sealed after a rolled-back rotation decrypt after restart" "a|b" \
+  "$(oc_q -d postgres -c "SELECT string_agg(orgcrypt.decrypt_for_org(org, v), '|' ORDER BY id) FROM vals WHERE label IN ('after-rollback', 'after-other-rotation')")"
+
+# Crash: a committed key creation survives immediate shutdown + recovery.
+oc_psql -d postgres -c "INSERT INTO vals (org, label, v) VALUES ('crash-org', 'crash', orgcrypt.encrypt_for_org('crash-org', 'committed before crash'))" >/dev/null
+oc_run "$OC_PGBIN/pg_ctl" -D "$OC_DATA" -m immediate -w stop >/dev/null
+oc_run "$OC_PGBIN/pg_ctl" -D "$OC_DATA" -l "$DIR/server.log" -w -t 60 start >/dev/null || oc_fail "start after crash"
+oc_expect "a key committed before a crash survives recovery" "committed before crash" \
+  "$(oc_q -d postgres -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE label = 'crash'")"
+
+# pg_dump / pg_restore: the key table is extension config, dumped with it.
+oc_run "$OC_PGBIN/pg_dump" -h "$OC_HOST" -p "$OC_PORT" -U postgres -Fc -f "$DIR/dump.pgc" postgres
+oc_psql -d postgres -c "CREATE DATABASE restored" >/dev/null
+oc_run "$OC_PGBIN/pg_restore" -h "$OC_HOST" -p "$OC_PORT" -U postgres -d restored "$DIR/dump.pgc" 2>&1 | head -5
+oc_expect "every value decrypts in a database restored from pg_dump" "553/553" "$(count_ok restored)"
+oc_expect "the restored key table keeps versions and states" \
+  "$(oc_q -d postgres -c "SELECT string_agg(org || version || state, ',' ORDER BY org, version) FROM orgcrypt.org_dek")" \
+  "$(oc_q -d restored -c "SELECT string_agg(org || version || state, ',' ORDER BY org, version) FROM orgcrypt.org_dek")"
+oc_expect "no key material in a plain-text dump of the schema" "0" \
+  "$(oc_run "$OC_PGBIN/pg_dump" -h "$OC_HOST" -p "$OC_PORT" -U postgres --schema-only postgres | grep -c "$(head -c 64 "$OC_KEY")")"
+
+# Hot standby.
+oc_run "$OC_PGBIN/pg_basebackup" -h "$OC_HOST" -p "$OC_PORT" -U postgres -D "$SDIR/data" -R -X stream >/dev/null 2>&1 \
+  || { oc_fail "pg_basebackup"; oc_summary; exit 1; }
+S_PORT=$(oc_free_port)
+printf "port = %s\nunix_socket_directories = '%s'\nhot_standby = on\n" "$S_PORT" "$SDIR" | oc_run tee -a "$SDIR/data/postgresql.auto.conf" >/dev/null
+oc_run "$OC_PGBIN/pg_ctl" -D "$SDIR/data" -l "$SDIR/server.log" -w -t 60 start >/dev/null \
+  || { oc_fail "standby starts"; cat "$SDIR/server.log"; oc_summary; exit 1; }
+sq() { oc_run "$OC_PGBIN/psql" -X -At -h "$SDIR" -p "$S_PORT" -U postgres -d postgres "$@" 2>&1; }
+oc_expect "the standby is in recovery" "t" "$(sq -c "SELECT pg_is_in_recovery()")"
+oc_expect "decrypt works on the hot standby" "553/553" \
+  "$(sq -c "SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) IS NOT NULL) || '/' || count(*) FROM vals")"
+oc_expect_match "encrypting for a new org on the standby fails cleanly (read-only)" "read-only transaction" \
+  "$(sq -c "SELECT orgcrypt.encrypt_for_org('standby-new-org', 'x')")"
+
+# One standby session sees a rotation and a destroy replayed from the primary
+# at its next statement.
+RES=$(oc_run "$OC_PGBIN/psql" -X -At -h "$SDIR" -p "$S_PORT" -U postgres -d postgres 2>&1 <<SQL
+SELECT 'before:' || orgcrypt.decrypt_for_org('org3', v) FROM vals WHERE label = 'v3';
+\\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.rotate_org_dek('org3'); INSERT INTO vals (org, label, v) VALUES ('org3', 'standby-v2', orgcrypt.encrypt_for_org('org3', 'sealed with v2'));" >/dev/null
+SELECT pg_sleep(0.05) FROM generate_series(1, 100) WHERE NOT EXISTS (SELECT 1 FROM vals WHERE label = 'standby-v2') LIMIT 1;
+SELECT 'rotated:' || orgcrypt.dek_version(v) || ':' || orgcrypt.decrypt_for_org(org, v) FROM vals WHERE label = 'standby-v2';
+\\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.destroy_org_keys('org3'); CREATE TABLE destroyed_marker ();" >/dev/null
+SELECT pg_sleep(0.05) FROM generate_series(1, 100) WHERE to_regclass('destroyed_marker') IS NULL LIMIT 1;
+SELECT 'after-destroy:' || orgcrypt.decrypt_for_org('org3', v) FROM vals WHERE label = 'v3';
+SQL
+)
+oc_expect_match "standby session reads org3 before the rotation" "^before:value 3$" "$(echo "$RES" | grep '^before:')"
+oc_expect_match "standby session sees the replayed rotation at its next statement" "^rotated:2:sealed with v2$" "$(echo "$RES" | grep '^rotated:')"
+oc_expect_match "standby session sees the replayed destroy at its next statement" "keys of organization \"org3\" were destroyed" "$RES"
+oc_run "$OC_PGBIN/pg_ctl" -D "$SDIR/data" -m fast -w stop >/dev/null
+
+# A replaced key file is reported as replaced (fingerprint), not as tampering.
+cp -p "$OC_KEY" "$DIR/key.backup"
+oc_make_key "$OC_KEY.new"; oc_run sh -c "cat '$OC_KEY.new' > '$OC_KEY'"
+RES=$(oc_q -d postgres -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE label = 'v1'")
+oc_expect_match "a replaced key file is reported by fingerprint (58000 message)" \
+  'the master key at "file:.*" is not the key that wrapped DEK version 1 of organization "org1"' "$RES"
+if printf '%s' "$RES" | grep -qiF -e "$(head -c 16 "$OC_KEY")" -e "$(head -c 16 "$OC_KEY.new")"; then
+  oc_fail "the error holds no key bytes"; else oc_ok "the error holds no key bytes"; fi
+oc_run sh -c "cat '$DIR/key.backup' > '$OC_KEY'"
+oc_expect "restoring the original key file makes it decrypt again" "value 1" \
+  "$(oc_q -d postgres -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE label = 'v1'" | tail -1)"
+
+if grep -E 'terminated by signal|PANIC' "$DIR/server.log" "$SDIR/server.log"; then oc_fail "no crash in the server logs"; else oc_ok "no crash in the server logs"; fi
+oc_summary
