@@ -114,6 +114,10 @@ void gcm_encrypt(ByteView key, ByteView iv, ByteView aad, ByteView pt, Bytes& ct
 }
 
 bool gcm_decrypt(ByteView key, ByteView iv, ByteView aad, ByteView ct, ByteView tag, Bytes& pt) {
+  pt.clear();
+  // SP 800-38D tag lengths are 4..16 bytes; anything else is refused before
+  // any plaintext is produced.
+  if (tag.size < 4 || tag.size > 16) return false;
   CtxPtr c;
   int outl = 0;
   if (EVP_DecryptInit_ex(c.p, gcm_for(key.size), nullptr, nullptr, nullptr) != 1 ||
@@ -123,10 +127,9 @@ bool gcm_decrypt(ByteView key, ByteView iv, ByteView aad, ByteView ct, ByteView 
   if (aad.size && EVP_DecryptUpdate(c.p, nullptr, &outl, aad.data, ilen(aad.size)) != 1) crypto_fail("aad");
   pt.assign(ct.size, 0);
   if (ct.size && EVP_DecryptUpdate(c.p, pt.data(), &outl, ct.data, ilen(ct.size)) != 1) crypto_fail("update");
-  if (EVP_CIPHER_CTX_ctrl(c.p, EVP_CTRL_GCM_SET_TAG, ilen(tag.size), const_cast<std::uint8_t*>(tag.data)) != 1)
-    return false;
   std::uint8_t fin[16];
-  if (EVP_DecryptFinal_ex(c.p, fin, &outl) != 1) {
+  if (EVP_CIPHER_CTX_ctrl(c.p, EVP_CTRL_GCM_SET_TAG, ilen(tag.size), const_cast<std::uint8_t*>(tag.data)) != 1 ||
+      EVP_DecryptFinal_ex(c.p, fin, &outl) != 1) {
     OPENSSL_cleanse(pt.data(), pt.size());
     pt.clear();
     return false;

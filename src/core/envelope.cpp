@@ -51,6 +51,7 @@ void build_aad(std::string& out, const std::uint8_t* header, ByteView org, const
 void seal(AesGcm& key, NonceSource& nonces, std::string& aad_buf, Kind kind, std::uint32_t dek_version,
           ByteView org, const Context& ctx, ByteView pt, std::uint8_t* out) {
   check_org(org.size);
+  if (dek_version == 0 || dek_version > 0x7FFFFFFFu) throw Error(sqlstate::kInternal, "DEK version out of range");
   out[0] = kMagic0;
   out[1] = kMagic1;
   out[2] = kFormatV1;

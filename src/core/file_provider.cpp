@@ -58,7 +58,9 @@ class FileProvider final : public KeyProvider {
   }
 
   SecretBytes load() const {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // O_NONBLOCK: opening a FIFO (or a device) must not block the backend;
+    // anything but a regular file is refused below.
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
       int e = errno;
       fail("could not open master key file \"" + path_ + "\": " + std::strerror(e),

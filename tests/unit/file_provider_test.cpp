@@ -308,17 +308,10 @@ TEST(ProviderUri, Syntax) {
 // A key URI that names a FIFO must fail with 58000 ("not a regular file"),
 // not block.
 //
-// KNOWN BUG (src/core/file_provider.cpp, FileProvider::load, line 61): the
-// file is opened with O_RDONLY (no O_NONBLOCK) before fstat() checks
-// S_ISREG, and open() of a FIFO blocks until a writer appears, so
-// validate()/fingerprint()/wrap()/unwrap() hang forever (a backend stuck in
-// open(); PostgreSQL installs its handlers with SA_RESTART, so a query cancel
-// does not get it out). Opening with O_NONBLOCK (or lstat/stat first) fixes
-// it. Skipped unless ORGCRYPT_RUN_KNOWN_BUGS is set; remove the GTEST_SKIP
-// once fixed. The body runs the call in a child with a timeout, so it cannot
-// hang the suite.
+// Regression test: the file used to be opened without O_NONBLOCK before
+// fstat() checked S_ISREG, so a FIFO blocked the backend forever. The body
+// runs the call in a child with a timeout, so it cannot hang the suite.
 TEST_F(FileProviderTest, FifoIsRejectedWithoutBlocking) {
-  if (std::getenv("ORGCRYPT_RUN_KNOWN_BUGS") == nullptr) GTEST_SKIP() << "known bug in FileProvider::load (file_provider.cpp:61): open() of a FIFO blocks forever";
   std::string path = dir_.file("fifo");
   ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
   pid_t pid = ::fork();

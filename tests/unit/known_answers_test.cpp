@@ -459,16 +459,9 @@ TEST(Aead, HmacEmptyKeyEqualsZeroBlockKey) {
 
 // gcm_decrypt must not hand back plaintext when it returns false.
 //
-// KNOWN BUG (src/core/aead.cpp, gcm_decrypt, lines 125-127): the ciphertext is
-// decrypted into pt by EVP_DecryptUpdate before the tag is set; when
-// EVP_CTRL_GCM_SET_TAG fails (tag length 0 or > 16) the function returns
-// false without wiping or clearing pt, so the caller gets the unauthenticated
-// plaintext in pt. The final-check failure path (lines 129-133) does wipe it.
-// Skipped unless ORGCRYPT_RUN_KNOWN_BUGS is set; remove the GTEST_SKIP once
-// fixed.
+// Regression test: an invalid tag length used to return false with the
+// unauthenticated plaintext left in pt.
 TEST(Aead, GcmDecryptBadTagLengthReleasesNoPlaintext) {
-  if (std::getenv("ORGCRYPT_RUN_KNOWN_BUGS") == nullptr) GTEST_SKIP() << "known bug in gcm_decrypt (aead.cpp:126-127): unauthenticated plaintext left in pt "
-                  "when the tag length is invalid";
   Bytes key(32, 1), iv(12, 2), pt = testutil::bytes_of("secret plaintext"), ct, tag;
   gcm_encrypt(ByteView(key), ByteView(iv), ByteView(), ByteView(pt), ct, tag, 16);
   for (std::size_t tl : {std::size_t{0}, std::size_t{17}, std::size_t{32}}) {
