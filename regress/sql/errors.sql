@@ -1,12 +1,5 @@
 -- Every error in SPEC's table: SQLSTATE and message.
--- err() runs a statement and prints SQLSTATE: message (or "ok").
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 
 SELECT orgcrypt.encrypt_for_org('err-a', 'secret', 'ctx') AS c \gset
 SELECT orgcrypt.encrypt_for_org('err-a', '\xdeadbeef'::bytea) AS cb \gset

@@ -1,12 +1,6 @@
 -- Two databases with the same org name never share a key; a key table moved
 -- to a database of another encoding still decrypts what it can represent.
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 SELECT orgcrypt.encrypt_for_org('shared-name', 'from regression db') AS c_main \gset
 SELECT orgcrypt.encrypt_for_org('shared-name', 'grüße €') AS c_euro \gset
 SELECT orgcrypt.encrypt_for_org('shared-name', 'grüße') AS c_latin \gset
@@ -18,13 +12,7 @@ CREATE DATABASE orgcrypt_regress_ascii TEMPLATE template0 ENCODING 'SQL_ASCII' L
 
 \c orgcrypt_regress_other
 CREATE EXTENSION orgcrypt;
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 SELECT orgcrypt.encrypt_for_org('shared-name', 'from other db') AS c_other \gset
 SELECT orgcrypt.dek_version(:'c_other') AS same_version_number;
 -- the other database's key for the same org name does not open our value
@@ -35,13 +23,7 @@ SELECT orgcrypt.decrypt_for_org('shared-name', :'c_other') AS own_value;
 -- the rest fails cleanly with 22P05
 \c orgcrypt_regress_latin1
 CREATE EXTENSION orgcrypt;
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri, kek_fingerprint)
 VALUES (:'row_org', :'row_version', 'active', :'row_wrapped', :'row_kek_uri', :'row_kek_fingerprint');
 SELECT orgcrypt.decrypt_for_org('shared-name', :'c_latin') = convert_from('\x6772fcdf65'::bytea, 'LATIN1') AS latin1_decrypts;
@@ -56,13 +38,7 @@ SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'),
 -- them back as text is 22021, as bytea works
 \c orgcrypt_regress_ascii
 CREATE EXTENSION orgcrypt;
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 SELECT orgcrypt.encrypt_for_org('ascii-org', convert_from('\x41ff42'::bytea, 'SQL_ASCII')) AS c_bad \gset
 SELECT pg_temp.err(format('SELECT orgcrypt.decrypt_for_org(%L, %L)', 'ascii-org', :'c_bad'));
 SELECT orgcrypt.decrypt_for_org_bytea('ascii-org', :'c_bad') AS raw_bytes;

@@ -1,12 +1,6 @@
 -- An ordinary role (not superuser, not owner) encrypts and decrypts, but can
 -- neither read the key table nor manage keys.
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i regress/sql/err_helper.psql
 CREATE ROLE orgcrypt_regress_app LOGIN;
 GRANT ALL ON FUNCTION pg_temp.err(text) TO orgcrypt_regress_app;
 CREATE TABLE app_data (org text, v orgcrypt.ciphertext);

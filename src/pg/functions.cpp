@@ -87,6 +87,15 @@ bytea* open_value(const OrgName& org, bytea* env, const Context& ctx, Kind* kind
   return out;
 }
 
+// The common prologue of decrypt/reencrypt: (org, value [, context]).
+bytea* open_args(FunctionCallInfo fcinfo, OrgName* org, Context* ctx, Kind* kind) {
+  begin_call();
+  *org = read_org(PG_GETARG_DATUM(0));
+  bytea* env = PG_GETARG_BYTEA_PP(1);
+  *ctx = read_context(fcinfo, 2);
+  return open_value(*org, env, *ctx, kind);
+}
+
 void wipe_and_free(bytea* b) {
   OPENSSL_cleanse(VARDATA(b), VARSIZE(b) - VARHDRSZ);
   pfree(b);
@@ -118,12 +127,10 @@ extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_bytea(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
-  begin_call();
-  OrgName org = read_org(PG_GETARG_DATUM(0));
-  bytea* env = PG_GETARG_BYTEA_PP(1);
-  Context ctx = read_context(fcinfo, 2);
+  OrgName org;
+  Context ctx;
   Kind kind;
-  bytea* pt = open_value(org, env, ctx, &kind);
+  bytea* pt = open_args(fcinfo, &org, &ctx, &kind);
   if (kind != Kind::Text) {
     wipe_and_free(pt);
     ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -154,23 +161,18 @@ extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_bytea(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
-  begin_call();
-  OrgName org = read_org(PG_GETARG_DATUM(0));
-  bytea* env = PG_GETARG_BYTEA_PP(1);
-  Context ctx = read_context(fcinfo, 2);
+  OrgName org;
+  Context ctx;
   Kind kind;
-  bytea* pt = open_value(org, env, ctx, &kind);
-  PG_RETURN_BYTEA_P(pt);
+  PG_RETURN_BYTEA_P(open_args(fcinfo, &org, &ctx, &kind));
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_reencrypt(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
-  begin_call();
-  OrgName org = read_org(PG_GETARG_DATUM(0));
-  bytea* env = PG_GETARG_BYTEA_PP(1);
-  Context ctx = read_context(fcinfo, 2);
+  OrgName org;
+  Context ctx;
   Kind kind;
-  bytea* pt = open_value(org, env, ctx, &kind);
+  bytea* pt = open_args(fcinfo, &org, &ctx, &kind);
   bytea* out = seal_value(org, kind, ByteView(VARDATA(pt), VARSIZE(pt) - VARHDRSZ), ctx);
   wipe_and_free(pt);
   PG_RETURN_BYTEA_P(out);
