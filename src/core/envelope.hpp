@@ -63,7 +63,7 @@ void build_aad(std::string& out, const std::uint8_t* header, ByteView org, const
 void seal(AesGcm& key, NonceSource& nonces, std::string& aad_buf, Kind kind, std::uint32_t dek_version,
           ByteView org, const Context& ctx, ByteView pt, std::uint8_t* out);
 
-// Opens an envelope (already parsed by parse_header) into out
+// Opens an envelope that has passed parse_header into out
 // (len - kOverhead bytes). Throws Error XX001 on authentication failure.
 void open(AesGcm& key, std::string& aad_buf, const std::uint8_t* env, std::size_t len, ByteView org,
           const Context& ctx, std::uint8_t* out);

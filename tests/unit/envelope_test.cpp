@@ -355,3 +355,28 @@ TEST(EnvelopeWrapAad, BindsOrgAndVersion) {
   // Length-prefixed: "a" + version 0x62000000 vs "ab" + ... cannot collide.
   EXPECT_NE(wrap_aad(ByteView(a), 0x62000000u), wrap_aad(ByteView(ab), 0));
 }
+
+// The AAD is built in a stack buffer when it fits and in a string otherwise:
+// both paths must give the same AAD as build_aad (checked by authenticating
+// across them) and bind the whole context, around the boundary.
+TEST_F(EnvelopeTest, LongContextsAroundTheStackBoundary) {
+  const std::string org(255, 'o');
+  for (std::size_t len : {0u, 100u, 200u, 233u, 234u, 235u, 236u, 300u, 5000u}) {
+    std::string c(len, 'c');
+    Bytes env = seal_(org, ctx_of(c), testutil::bytes_of("payload"));
+    EXPECT_EQ(open_(env, org, ctx_of(c)), testutil::bytes_of("payload")) << len;
+    // the AAD equals build_aad's encoding: a GCM over it with the same nonce
+    // gives the same tag
+    std::string ref;
+    build_aad(ref, env.data(), ByteView(org), ctx_of(c));
+    Bytes ct, tag;
+    gcm_encrypt(ByteView(Bytes(32, 0x42)), ByteView(env.data() + kHeaderLen, kNonceLen), ByteView(ref),
+                ByteView(testutil::bytes_of("payload")), ct, tag, 16);
+    EXPECT_EQ(0, std::memcmp(tag.data(), env.data() + env.size() - kTagLen, kTagLen)) << len;
+    if (len > 0) {
+      std::string other = c;
+      other[len - 1] = 'd';
+      expect_error(kAuth, [&] { open_(env, org, ctx_of(other)); });
+    }
+  }
+}
