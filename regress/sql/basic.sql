@@ -104,6 +104,19 @@ ROLLBACK TO SAVEPOINT s;
 SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('globex', 'x')) AS after_savepoint_rollback;
 COMMIT;
 
+-- a prepared rotation that is rolled back leaves nothing usable behind
+BEGIN;
+SELECT orgcrypt.rotate_org_dek('globex') AS prepared_rotation;
+SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('globex', 'x')) AS in_prepared_tx;
+PREPARE TRANSACTION 'orgcrypt_rot';
+ROLLBACK PREPARED 'orgcrypt_rot';
+SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('globex', 'x')) AS after_rollback_prepared;
+BEGIN;
+SELECT orgcrypt.rotate_org_dek('globex') AS prepared_rotation;
+PREPARE TRANSACTION 'orgcrypt_rot2';
+COMMIT PREPARED 'orgcrypt_rot2';
+SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('globex', 'x')) AS after_commit_prepared;
+
 -- destroy: tombstones, versions never reused
 SELECT orgcrypt.encrypt_for_org('initech', 'shred me') AS doomed \gset
 SELECT orgcrypt.rotate_org_dek('initech');

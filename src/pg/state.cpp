@@ -57,9 +57,14 @@ static void xact_cb(XactEvent event, void*) {
       if (g_pending) wipe_ring();
       g_pending = false;
       break;
+    case XACT_EVENT_PREPARE:
+      // The prepared transaction may still be rolled back (from any
+      // session): keys it created must not stay usable here.
+      if (g_pending) wipe_ring();
+      g_pending = false;
+      break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
-    case XACT_EVENT_PREPARE:
       g_pending = false;
       break;
     default:
