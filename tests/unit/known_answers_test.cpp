@@ -471,3 +471,41 @@ TEST(Aead, GcmDecryptBadTagLengthReleasesNoPlaintext) {
                              << " bytes of unauthenticated plaintext";
   }
 }
+
+// The worked examples printed in RFC 3394 section 4 (AES key wrap) and
+// RFC 5649 section 6 (AES key wrap with padding).
+TEST(KnownAnswer, Rfc3394Section4) {
+  struct V { const char *kek, *data, *wrapped; } vs[] = {
+      {"000102030405060708090A0B0C0D0E0F", "00112233445566778899AABBCCDDEEFF",
+       "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5"},  // 4.1
+      {"000102030405060708090A0B0C0D0E0F1011121314151617", "00112233445566778899AABBCCDDEEFF",
+       "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D"},  // 4.2
+      {"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", "00112233445566778899AABBCCDDEEFF",
+       "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7"},  // 4.3
+      {"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+       "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+       "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"},  // 4.6
+  };
+  for (const V& v : vs) {
+    Bytes kek = unhex(v.kek), data = unhex(v.data), wrapped = unhex(v.wrapped);
+    EXPECT_EQ(aes_key_wrap(ByteView(kek), ByteView(data), false), wrapped) << v.wrapped;
+    SecretBytes out;
+    ASSERT_TRUE(aes_key_unwrap(ByteView(kek), ByteView(wrapped), false, out));
+    EXPECT_EQ(Bytes(out.begin(), out.end()), data);
+  }
+}
+
+TEST(KnownAnswer, Rfc5649Section6) {
+  Bytes kek = unhex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8");
+  struct V { const char *data, *wrapped; } vs[] = {
+      {"c37b7e6492584340bed12207808941155068f738", "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a"},
+      {"466f7250617369", "afbeb0f07dfbf5419200f2ccb50bb24f"},
+  };
+  for (const V& v : vs) {
+    Bytes data = unhex(v.data), wrapped = unhex(v.wrapped);
+    EXPECT_EQ(aes_key_wrap(ByteView(kek), ByteView(data), true), wrapped) << v.wrapped;
+    SecretBytes out;
+    ASSERT_TRUE(aes_key_unwrap(ByteView(kek), ByteView(wrapped), true, out));
+    EXPECT_EQ(Bytes(out.begin(), out.end()), data);
+  }
+}
