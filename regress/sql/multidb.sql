@@ -29,6 +29,8 @@ VALUES (:'row_org', :'row_version', 'active', :'row_wrapped', :'row_kek_uri', :'
 SELECT orgcrypt.decrypt_for_org('shared-name', :'c_latin') = convert_from('\x6772fcdf65'::bytea, 'LATIN1') AS latin1_decrypts;
 SELECT convert_to(orgcrypt.decrypt_for_org('shared-name', :'c_latin'), 'LATIN1') AS latin1_bytes;
 SELECT pg_temp.err(format('SELECT orgcrypt.decrypt_for_org(%L, %L)', 'shared-name', :'c_euro'));
+SELECT orgcrypt.decrypt_for_org('latin1-ascii', orgcrypt.encrypt_for_org('latin1-ascii', 'plain ascii')) AS latin1_ascii,
+       orgcrypt.decrypt_for_org('latin1-ascii', orgcrypt.encrypt_for_org('latin1-ascii', '')) = '' AS latin1_empty;
 -- LATIN1 org names and plaintexts are bound as UTF-8
 SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'),
          orgcrypt.encrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), convert_from('\xe9'::bytea, 'LATIN1'))) =

@@ -164,8 +164,10 @@ extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
   }
   if (enc == PG_UTF8 || enc == PG_SQL_ASCII) PG_RETURN_TEXT_P((text*)pt);
   // pg_any_to_server raises 22P05 when a character has no equivalent.
+  // The conversion returns its input unchanged (not NUL-terminated) when
+  // there is nothing to convert.
   char* conv = pg_any_to_server(p, n, PG_UTF8);
-  text* r = cstring_to_text(conv);
+  text* r = conv == p ? cstring_to_text_with_len(p, n) : cstring_to_text(conv);
   if (conv != p) {
     OPENSSL_cleanse(conv, strlen(conv));
     pfree(conv);

@@ -153,8 +153,9 @@ OrgName read_org(Datum d) {
   if (enc == PG_UTF8 || enc == PG_SQL_ASCII) {
     o.utf8 = o.bytes;
   } else {
-    char* u = pg_server_to_any((const char*)o.bytes.data, (int)o.bytes.size, PG_UTF8);
-    o.utf8 = ByteView(u, strlen(u));
+    const char* src = (const char*)o.bytes.data;
+    char* u = pg_server_to_any(src, (int)o.bytes.size, PG_UTF8);
+    o.utf8 = ByteView(u, u == src ? o.bytes.size : strlen(u));
   }
   return o;
 }
