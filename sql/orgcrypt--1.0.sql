@@ -97,9 +97,13 @@ CREATE FUNCTION @extschema@.destroy_org_keys(org text) RETURNS integer
 
 CREATE FUNCTION @extschema@.cache_flush() RETURNS void
     AS 'MODULE_PATHNAME', 'orgcrypt_cache_flush' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- Counters: hits = lookups served by any cache level; misses = lookups that
+-- read the key table; provider_calls = wrap + unwrap calls; locked_memory =
+-- bytes of the shared key region locked in RAM (0: mlock not permitted).
 CREATE FUNCTION @extschema@.cache_stats_fn(
-    OUT mode text, OUT entries bigint, OUT capacity bigint, OUT hits bigint,
-    OUT misses bigint, OUT provider_calls bigint, OUT evictions bigint)
+    OUT mode text, OUT capacity bigint, OUT entries bigint, OUT hits bigint,
+    OUT misses bigint, OUT provider_calls bigint, OUT single_flight_waits bigint,
+    OUT evictions bigint, OUT expirations bigint, OUT locked_memory bigint)
     RETURNS record
     AS 'MODULE_PATHNAME', 'orgcrypt_cache_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 

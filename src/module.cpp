@@ -5,6 +5,7 @@ extern "C" {
 #include "miscadmin.h"
 }
 
+#include "pg/shmem.hpp"
 #include "pg/state.hpp"
 
 extern "C" {
@@ -14,4 +15,7 @@ PG_MODULE_MAGIC;
 extern "C" PGDLLEXPORT void _PG_init(void) {
   orgcrypt::pg::define_gucs();
   orgcrypt::pg::register_callbacks();
+  // Loaded without shared_preload_libraries, the extension still works with a
+  // per-backend cache (and says so once per session).
+  if (process_shared_preload_libraries_in_progress) orgcrypt::pg::shmem_install_hooks();
 }

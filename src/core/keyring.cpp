@@ -42,6 +42,7 @@ OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t 
     if (old != st.versions.end() && old->second.key && r.state != DekState::Destroyed &&
         old->second.row.wrapped == r.wrapped) {
       slot.key = std::move(old->second.key);  // same wrapped DEK: keep it
+      slot.unwrapped_at = old->second.unwrapped_at;
     }
     if (r.state == DekState::Active) st.active = r.version;
     if (r.state != DekState::Destroyed) all_destroyed = false;
@@ -60,7 +61,7 @@ OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t 
   return st;
 }
 
-AesGcm& KeyRing::key(ByteView org, OrgState& st, std::uint32_t version) {
+DekSlot& KeyRing::slot(ByteView org, OrgState& st, std::uint32_t version) {
   auto it = st.versions.find(version);
   if (it == st.versions.end())
     throw Error(sqlstate::kNotInPrerequisiteState,
@@ -73,38 +74,59 @@ AesGcm& KeyRing::key(ByteView org, OrgState& st, std::uint32_t version) {
                 st.destroyed ? "the keys of organization \"" + org_str(org) + "\" were destroyed"
                              : "DEK version " + std::to_string(version) + " of organization \"" + org_str(org) + "\" was destroyed",
                 "Values sealed with a destroyed key can never be decrypted again.");
-  if (slot.key) {
-    stats_.hits++;
-    return *slot.key;
+  return slot;
+}
+
+AesGcm* KeyRing::cached(DekSlot& slot, std::int64_t now_us, std::int64_t ttl_us) {
+  if (!slot.key) return nullptr;
+  if (ttl_us > 0 && now_us - slot.unwrapped_at > ttl_us) {
+    slot.key.reset();  // frees and wipes the EVP contexts
+    live_keys_--;
+    stats_.expirations++;
+    return nullptr;
   }
-  stats_.misses++;
-  std::unique_ptr<KeyProvider> p = open_provider(slot.row.kek_uri);
-  stats_.provider_calls++;
-  if (!slot.row.kek_fp.empty()) {
-    Bytes fp = p->fingerprint();
-    if (fp != slot.row.kek_fp)
-      throw Error(sqlstate::kSystemError,
-                  "the master key at \"" + slot.row.kek_uri + "\" is not the key that wrapped DEK version " +
-                      std::to_string(version) + " of organization \"" + org_str(org) + "\"",
-                  "The KEK fingerprint differs from the one recorded with the DEK: the key was replaced.",
-                  "Restore the original key at that location.");
-  }
-  Bytes aad = wrap_aad(org, version);
-  SecretBytes dek = p->unwrap(ByteView(slot.row.wrapped), ByteView(aad));
-  make_room();
-  slot.key = std::make_unique<AesGcm>(ByteView(dek));
-  live_keys_++;
+  stats_.hits++;
+  return slot.key.get();
+}
+
+AesGcm& KeyRing::install(DekSlot& slot, ByteView dek, std::int64_t unwrapped_at) {
+  if (!slot.key) make_room();
+  auto k = std::make_unique<AesGcm>(dek);
+  if (!slot.key) live_keys_++;
+  slot.key = std::move(k);
+  slot.unwrapped_at = unwrapped_at;
   return *slot.key;
 }
 
-void KeyRing::put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek) {
+SecretBytes unwrap_row(ByteView org, const DekRow& row) {
+  std::unique_ptr<KeyProvider> p = open_provider(row.kek_uri);
+  if (!row.kek_fp.empty()) {
+    Bytes fp = p->fingerprint();
+    if (fp != row.kek_fp)
+      throw Error(sqlstate::kSystemError,
+                  "the master key at \"" + row.kek_uri + "\" is not the key that wrapped DEK version " +
+                      std::to_string(row.version) + " of organization \"" + org_str(org) + "\"",
+                  "The KEK fingerprint differs from the one recorded with the DEK: the key was replaced.",
+                  "Restore the original key at that location.");
+  }
+  Bytes aad = wrap_aad(org, row.version);
+  return p->unwrap(ByteView(row.wrapped), ByteView(aad));
+}
+
+AesGcm& KeyRing::key(ByteView org, OrgState& st, std::uint32_t version) {
+  DekSlot& s = slot(org, st, version);
+  if (AesGcm* k = cached(s, 0, 0)) return *k;
+  stats_.misses++;
+  stats_.provider_calls++;
+  SecretBytes dek = unwrap_row(org, s.row);
+  return install(s, ByteView(dek), 0);
+}
+
+void KeyRing::put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek, std::int64_t now_us) {
   (void)org;
-  make_room();
   DekSlot& slot = st.versions[row.version];
-  if (slot.key) live_keys_--;
   slot.row = row;
-  slot.key = std::make_unique<AesGcm>(dek);
-  live_keys_++;
+  install(slot, dek, now_us);
   if (row.state == DekState::Active) {
     for (auto& kv : st.versions)
       if (kv.first != row.version && kv.second.row.state == DekState::Active) kv.second.row.state = DekState::Retired;

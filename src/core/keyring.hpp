@@ -28,12 +28,18 @@ struct DekRow {
   Bytes wrapped;        // empty for a destroyed (tombstoned) version
   std::string kek_uri;  // KEK that wrapped it
   Bytes kek_fp;         // fingerprint of that KEK
+  bool uncommitted = false;  // written by the reading transaction itself
 };
 
 struct DekSlot {
   DekRow row;
   std::unique_ptr<AesGcm> key;  // set once unwrapped
+  std::int64_t unwrapped_at = 0;  // microseconds, for the TTL
 };
+
+// Unwraps a row's DEK through the provider named in the row, after checking
+// the KEK fingerprint (58000 on any provider failure).
+SecretBytes unwrap_row(ByteView org_utf8, const DekRow& row);
 
 struct OrgState {
   std::uint64_t epoch = 0;      // invalidation epoch this metadata is valid for
@@ -45,7 +51,7 @@ struct OrgState {
 };
 
 struct KeyRingStats {
-  std::uint64_t hits = 0, misses = 0, provider_calls = 0, evictions = 0;
+  std::uint64_t hits = 0, misses = 0, provider_calls = 0, evictions = 0, expirations = 0, waits = 0;
 };
 
 class KeyRing {
@@ -70,13 +76,19 @@ class KeyRing {
   // others are wiped.
   OrgState& load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t epoch);
 
-  // The unwrapped key for a version of a loaded org (unwraps through the
-  // provider named in the row on a miss). Throws Error 55000 for an unknown or
-  // destroyed version, 58000 for a provider failure.
+  // The slot of a version of a loaded org; throws Error 55000 for an unknown
+  // or destroyed version.
+  DekSlot& slot(ByteView org, OrgState& st, std::uint32_t version);
+  // The unwrapped key if this ring holds it and it is younger than ttl_us
+  // (0 = no expiry; an expired key is wiped), else nullptr. Counts a hit.
+  AesGcm* cached(DekSlot& slot, std::int64_t now_us, std::int64_t ttl_us);
+  // Installs an unwrapped DEK into a slot.
+  AesGcm& install(DekSlot& slot, ByteView dek, std::int64_t unwrapped_at);
+  // slot + cached + unwrap_row + install, with no TTL (local use, tests).
   AesGcm& key(ByteView org, OrgState& st, std::uint32_t version);
 
   // Puts a DEK that this backend just created (and wrapped) into the ring.
-  void put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek);
+  void put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek, std::int64_t now_us = 0);
 
   // Wipes one org, or everything.
   void erase(ByteView org);

@@ -25,8 +25,9 @@ std::size_t align64(std::size_t n) { return (n + 63) & ~std::size_t{63}; }
 }  // namespace
 
 DekKey DekKey::make(std::uint32_t db, std::uint32_t keytab, const void* org, std::size_t org_len,
-                    std::uint32_t version) {
+                    std::uint32_t version, const std::uint8_t* tag) {
   DekKey k{};
+  if (tag) std::memcpy(k.tag, tag, kTagLen);
   k.db = db;
   k.keytab = keytab;
   k.version = version;
@@ -39,6 +40,10 @@ bool DekKey::same_org(const DekKey& o) const {
   return db == o.db && keytab == o.keytab && org_len == o.org_len && std::memcmp(org, o.org, org_len) == 0;
 }
 
+bool DekKey::operator==(const DekKey& o) const {
+  return version == o.version && std::memcmp(tag, o.tag, kTagLen) == 0 && same_org(o);
+}
+
 std::uint32_t org_key_hash(const DekKey& k) {
   std::uint32_t h = 2166136261u;
   h = fnv(h, &k.db, sizeof k.db);
@@ -46,7 +51,9 @@ std::uint32_t org_key_hash(const DekKey& k) {
   return fnv(h, k.org, k.org_len) ^ k.org_len;
 }
 
-std::uint32_t dek_key_hash(const DekKey& k) { return fnv(org_key_hash(k), &k.version, sizeof k.version); }
+std::uint32_t dek_key_hash(const DekKey& k) {
+  return fnv(fnv(org_key_hash(k), &k.version, sizeof k.version), k.tag, DekKey::kTagLen);
+}
 
 std::size_t SharedDekTable::header_size() { return align64(sizeof(SharedDekTable)); }
 
@@ -304,12 +311,22 @@ std::size_t SharedDekTable::wipe_org(const DekKey& org_key) {
   return n;
 }
 
-bool SharedDekTable::wipe(const DekKey& k) {
-  std::size_t pos;
-  std::int32_t ei = find(k, dek_key_hash(k), &pos);
-  if (ei < 0 || entries_array()[ei].state == State::InFlight) return false;
-  remove(pos);
-  return true;
+std::size_t SharedDekTable::wipe_version(const DekKey& k) {
+  std::size_t n = 0;
+  IndexSlot* ix = index();
+  Entry* entries = entries_array();
+  for (std::uint32_t i = 0; i < nindex_;) {
+    if (ix[i].entry >= 0) {
+      Entry& e = entries[ix[i].entry];
+      if (e.state != State::InFlight && e.key.version == k.version && e.key.same_org(k)) {
+        remove(i);
+        n++;
+        continue;
+      }
+    }
+    i++;
+  }
+  return n;
 }
 
 std::size_t SharedDekTable::flush() {

@@ -21,17 +21,22 @@
 namespace orgcrypt {
 
 // Plain data (it lives in shared memory): (database OID, key table OID, org,
-// DEK version).
+// DEK version) plus a digest of the wrapped DEK, so that a cached DEK stands
+// only for the exact wrapped key it was unwrapped from, even if key rows were
+// deleted and a version number written again by hand.
 struct DekKey {
+  static constexpr std::size_t kTagLen = 8;
   std::uint32_t db;
   std::uint32_t keytab;
   std::uint32_t version;
+  std::uint8_t tag[kTagLen];
   std::uint8_t org_len;
   std::uint8_t org[255];
+  // tag: kTagLen bytes, or null for "any" (only for wipe_org / wipe_version).
   static DekKey make(std::uint32_t db, std::uint32_t keytab, const void* org, std::size_t org_len,
-                     std::uint32_t version);
+                     std::uint32_t version, const std::uint8_t* tag = nullptr);
   bool same_org(const DekKey& o) const;
-  bool operator==(const DekKey& o) const { return version == o.version && same_org(o); }
+  bool operator==(const DekKey& o) const;
 };
 
 class SharedDekTable {
@@ -91,8 +96,9 @@ class SharedDekTable {
 
   // Destroy: wipes every version of the org and bumps its generation.
   std::size_t wipe_org(const DekKey& org_key);
-  // Wipes one version (e.g. a standby that found it destroyed).
-  bool wipe(const DekKey& k);
+  // Wipes every entry of one version, whatever its tag (e.g. a standby that
+  // found the version destroyed).
+  std::size_t wipe_version(const DekKey& k);
   // Wipes every DEK; in-flight unwraps are not stored.
   std::size_t flush();
 

@@ -1,6 +1,7 @@
 // SQL-callable functions: read arguments, call core, build the result.
 #include "pg/guard.hpp"
 #include "pg/keystore.hpp"
+#include "pg/shmem.hpp"
 #include "pg/state.hpp"
 
 #include <openssl/crypto.h>
@@ -215,6 +216,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_destroy_org_keys(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_cache_flush(PG_FUNCTION_ARGS) {
   ORGCRYPT_CXX(backend().ring.clear());
+  shared_flush();
   PG_RETURN_VOID();
 }
 
@@ -222,19 +224,31 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
   TupleDesc td;
   if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
   td = BlessTupleDesc(td);
-  int64 entries = 0, capacity = 0, hits = 0, misses = 0, calls = 0, evictions = 0;
-  ORGCRYPT_CXX({
-    KeyRing& r = backend().ring;
-    entries = (int64)r.entries();
-    capacity = (int64)r.capacity();
-    hits = (int64)r.stats().hits;
-    misses = (int64)r.stats().misses;
-    calls = (int64)r.stats().provider_calls;
-    evictions = (int64)r.stats().evictions;
-  });
-  Datum values[7] = {CStringGetTextDatum("local"), Int64GetDatum(entries), Int64GetDatum(capacity),
-                     Int64GetDatum(hits), Int64GetDatum(misses), Int64GetDatum(calls), Int64GetDatum(evictions)};
-  bool nulls[7] = {false, false, false, false, false, false, false};
+  SharedStats s{};
+  const char* mode;
+  if (shared_mode()) {
+    mode = "shared";
+    shared_stats(&s);
+  } else {
+    mode = "local";
+    ORGCRYPT_CXX({
+      KeyRing& r = backend().ring;
+      s.capacity = (int64)r.capacity();
+      s.entries = (int64)r.entries();
+      s.evictions = (int64)r.stats().evictions;
+      s.expirations = (int64)r.stats().expirations;
+    });
+    s.hits = (int64)g_counters.hits;
+    s.misses = (int64)g_counters.misses;
+    s.provider_calls = (int64)g_counters.provider_calls;
+    s.waits = 0;
+    s.locked = 0;
+  }
+  Datum values[10] = {CStringGetTextDatum(mode),       Int64GetDatum(s.capacity), Int64GetDatum(s.entries),
+                      Int64GetDatum(s.hits),           Int64GetDatum(s.misses),   Int64GetDatum(s.provider_calls),
+                      Int64GetDatum(s.waits),          Int64GetDatum(s.evictions), Int64GetDatum(s.expirations),
+                      Int64GetDatum(s.locked)};
+  bool nulls[10] = {};
   PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include "pg/guard.hpp"
+#include "pg/shmem.hpp"
 #include "pg/state.hpp"
 
 extern "C" {
@@ -13,7 +14,9 @@ extern "C" {
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
 #include "envelope.hpp"
@@ -29,6 +32,7 @@ struct PgRow {
   bytea* wrapped;  // NULL for a tombstone
   char* kek_uri;
   bytea* kek_fp;   // may be NULL
+  bool uncommitted;  // written by this transaction
 };
 
 struct PgRowSet {
@@ -52,7 +56,7 @@ void become_owner(AsOwner* s) {
 void restore_user(const AsOwner* s) { SetUserIdAndSecContext(s->save_uid, s->save_sec); }
 
 const char* kSelectRows =
-    "SELECT version, state, wrapped, kek_uri, kek_fingerprint FROM orgcrypt.org_dek "
+    "SELECT version, state, wrapped, kek_uri, kek_fingerprint, xmin FROM orgcrypt.org_dek "
     "WHERE org OPERATOR(pg_catalog.=) $1 ORDER BY version";
 
 // Inside an SPI connection: reads the org's rows into memory of context mcxt.
@@ -86,6 +90,7 @@ void spi_read_rows(text* org, MemoryContext mcxt, PgRowSet* out) {
     r->kek_uri = TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull));
     Datum fp = SPI_getbinval(tup, td, 5, &isnull);
     r->kek_fp = isnull ? nullptr : DatumGetByteaPCopy(fp);
+    r->uncommitted = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(tup, td, 6, &isnull)));
     if (r->version > out->max_version) out->max_version = r->version;
     if (r->state != DekState::Destroyed) out->any_live = true;
   }
@@ -94,6 +99,7 @@ void spi_read_rows(text* org, MemoryContext mcxt, PgRowSet* out) {
 
 void read_rows(text* org, PgRowSet* out) {
   MemoryContext caller = CurrentMemoryContext;
+  g_counters.misses++;
   AsOwner s;
   become_owner(&s);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "orgcrypt: SPI_connect failed");
@@ -112,6 +118,7 @@ std::vector<DekRow> to_core(const PgRowSet& rs) {
     d.state = r.state;
     if (r.wrapped) d.wrapped.assign((uint8_t*)VARDATA_ANY(r.wrapped), (uint8_t*)VARDATA_ANY(r.wrapped) + VARSIZE_ANY_EXHDR(r.wrapped));
     d.kek_uri = r.kek_uri;
+    d.uncommitted = r.uncommitted;
     if (r.kek_fp) d.kek_fp.assign((uint8_t*)VARDATA_ANY(r.kek_fp), (uint8_t*)VARDATA_ANY(r.kek_fp) + VARSIZE_ANY_EXHDR(r.kek_fp));
     v.push_back(std::move(d));
   }
@@ -121,8 +128,15 @@ std::vector<DekRow> to_core(const PgRowSet& rs) {
 OrgState* load_from(const OrgName& org, const PgRowSet& rs) {
   OrgState* st = nullptr;
   ORGCRYPT_CXX(st = &backend().ring.load(org.bytes, to_core(rs), stmt_epoch()));
+  // A version found destroyed must not stay in shared memory (a standby
+  // replaying a destroy wipes it here).
+  for (int i = 0; i < rs.n; i++)
+    if (rs.rows[i].state == DekState::Destroyed) shared_wipe_version(org.bytes, (uint32)rs.rows[i].version);
   return st;
 }
+
+// Orgs destroyed by this transaction: their shared copies are wiped at commit.
+List* s_destroyed = NIL;
 
 bytea* bytes_to_bytea(const Bytes& b) {
   bytea* r = (bytea*)palloc(VARHDRSZ + b.size());
@@ -231,6 +245,11 @@ int32 key_op(const OrgName& org, KeyOp op) {
       result = (int32)SPI_processed;
       g_pending = true;
       ORGCRYPT_CXX(backend().ring.erase(org.bytes));
+      {
+        MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+        s_destroyed = lappend(s_destroyed, pnstrdup((const char*)org.bytes.data, org.bytes.size));
+        MemoryContextSwitchTo(old);
+      }
       goto done;
     }
   }
@@ -251,8 +270,8 @@ int32 key_op(const OrgName& org, KeyOp op) {
         b.fp_out = p->fingerprint();
         Bytes aad = wrap_aad(org.utf8, static_cast<std::uint32_t>(version));
         b.wrapped_out = p->wrap(ByteView(dek, sizeof dek), ByteView(aad));
-        b.ring.stats().provider_calls++;
       });
+      g_counters.provider_calls++;
       wrapped = bytes_to_bytea(backend().wrapped_out);
       fp = bytes_to_bytea(backend().fp_out);
 
@@ -278,6 +297,7 @@ int32 key_op(const OrgName& org, KeyOp op) {
                                text_to_cstring(org.db)),
                         errhint("Retry the transaction."), errhidestmt(true)));
       g_pending = true;
+      int64 now = GetCurrentTimestamp();
       ORGCRYPT_CXX({
         DekRow row;
         row.version = static_cast<std::uint32_t>(version);
@@ -285,7 +305,8 @@ int32 key_op(const OrgName& org, KeyOp op) {
         row.wrapped = backend().wrapped_out;
         row.kek_uri = uri;
         row.kek_fp = backend().fp_out;
-        backend().ring.put_new(org.bytes, *st, row, ByteView(dek, sizeof dek));
+        row.uncommitted = true;
+        backend().ring.put_new(org.bytes, *st, row, ByteView(dek, sizeof dek), now);
       });
     }
     PG_FINALLY();
@@ -317,18 +338,47 @@ AesGcm* active_key(const OrgName& org, uint32_t* version) {
   if (st->active == 0)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("organization \"%s\" has no active key", text_to_cstring(org.db)), errhidestmt(true)));
+  *version = st->active;
+  return get_key(org, st, st->active);
+}
+
+AesGcm* version_key(const OrgName& org, uint32_t version) { return get_key(org, org_state(org), version); }
+
+AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version) {
+  DekSlot* slot = nullptr;
   AesGcm* k = nullptr;
-  uint32_t v = st->active;
-  ORGCRYPT_CXX(k = &backend().ring.key(org.utf8, *st, v));
-  *version = v;
+  // First level: this backend's ring (no lock, no syscall), TTL read against
+  // the statement's start time.
+  ORGCRYPT_CXX({
+    slot = &backend().ring.slot(org.utf8, *st, version);
+    k = backend().ring.cached(*slot, stmt_now_us(), ttl_us());
+  });
+  if (k) {
+    g_counters.hits++;
+    return k;
+  }
+  // Second level: shared memory, with a single unwrap for the whole server.
+  // A DEK this transaction wrote itself is never published there.
+  if (shared_mode() && !slot->row.uncommitted) return shared_get_key(org.bytes, org.utf8, *slot);
+  // Backend-local mode (or our own uncommitted key): unwrap here.
+  g_counters.provider_calls++;
+  int64 now = GetCurrentTimestamp();
+  ORGCRYPT_CXX({
+    SecretBytes d = unwrap_row(org.utf8, slot->row);
+    k = &backend().ring.install(*slot, ByteView(d), now);
+  });
   return k;
 }
 
-AesGcm* version_key(const OrgName& org, uint32_t version) {
-  OrgState* st = org_state(org);
-  AesGcm* k = nullptr;
-  ORGCRYPT_CXX(k = &backend().ring.key(org.utf8, *st, version));
-  return k;
+void at_commit_wipe_destroyed() {
+  ListCell* lc;
+  foreach (lc, s_destroyed) {
+    const char* o = (const char*)lfirst(lc);
+    shared_wipe_org(ByteView(o, strlen(o)));
+  }
+  s_destroyed = NIL;
 }
+
+void at_abort_forget_destroyed() { s_destroyed = NIL; }
 
 }  // namespace orgcrypt::pg

@@ -33,5 +33,11 @@ int32 key_op(const OrgName& org, KeyOp op);
 AesGcm* active_key(const OrgName& org, uint32_t* version);
 // The key for a given version (decrypt). Never writes.
 AesGcm* version_key(const OrgName& org, uint32_t version);
+// The key for a version of a loaded org, through every cache level.
+AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version);
+
+// Destroys committed in this transaction wipe the shared copies at commit.
+void at_commit_wipe_destroyed();
+void at_abort_forget_destroyed();
 
 }  // namespace orgcrypt::pg

@@ -1,6 +1,8 @@
 #include "pg/state.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/keystore.hpp"
+#include "pg/shmem.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -29,6 +31,7 @@ static uint64_t s_stmt_epoch = 0;
 static Oid s_keytab_owner = InvalidOid;
 static Oid s_ring_keytab = InvalidOid;  // key table the ring's contents came from
 static TimestampTz s_last_stmt = 0;
+static bool s_noticed_local = false;
 static LocalTransactionId s_last_lxid = InvalidLocalTransactionId;
 
 Backend& backend() {
@@ -54,18 +57,27 @@ static void xact_cb(XactEvent event, void*) {
   switch (event) {
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
+      shared_abandon_flights();
+      at_abort_forget_destroyed();
       if (g_pending) wipe_ring();
       g_pending = false;
+      fold_counters();
       break;
     case XACT_EVENT_PREPARE:
       // The prepared transaction may still be rolled back (from any
       // session): keys it created must not stay usable here.
       if (g_pending) wipe_ring();
       g_pending = false;
+      // (A prepared destroy wipes shared copies when backends revalidate.)
+      at_abort_forget_destroyed();
+      fold_counters();
       break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
+      // Runs before the commit's invalidation messages are sent.
+      at_commit_wipe_destroyed();
       g_pending = false;
+      fold_counters();
       break;
     default:
       break;
@@ -113,6 +125,13 @@ void begin_call() {
   LocalTransactionId lxid = MyProc->lxid;
 #endif
   if (stmt != s_last_stmt || lxid != s_last_lxid || s_recheck_keytab) {
+    if (!s_noticed_local && !shared_mode()) {
+      s_noticed_local = true;
+      ereport(NOTICE, (errmsg("orgcrypt is not in shared_preload_libraries: data keys are cached per backend"),
+                       errhint("Add orgcrypt to shared_preload_libraries and restart the server for the shared cache.")));
+    }
+    // cache_flush() in any session empties every backend's cache.
+    if (shared_flush_pending()) wipe_ring();
     AcceptInvalidationMessages();
     if (s_recheck_keytab || !OidIsValid(s_keytab)) {
       resolve_key_table();
@@ -129,6 +148,7 @@ void begin_call() {
 
 Oid key_table_oid() { return s_keytab; }
 uint64_t stmt_epoch() { return s_stmt_epoch; }
+int64_t stmt_now_us() { return (int64_t)GetCurrentStatementStartTimestamp(); }
 Oid key_table_owner() { return s_keytab_owner; }
 
 static bool check_master_key(char** newval, void**, GucSource) {
@@ -155,6 +175,13 @@ void define_gucs() {
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
+  DefineCustomIntVariable("orgcrypt.cache_size", "Entries in the shared-memory DEK cache.",
+                          "Unwrapped data keys cached for the whole server; needs a restart.", &guc_cache_size,
+                          1000, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("orgcrypt.cache_ttl", "Lifetime of a cached, unwrapped data key.",
+                          "An entry expires when now minus its unwrap time exceeds this; 0 = never. "
+                          "At most 86400 s (one day).",
+                          &guc_cache_ttl, 300, 0, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("orgcrypt");
 #else
   EmitWarningsOnPlaceholders("orgcrypt");

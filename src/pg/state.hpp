@@ -38,6 +38,8 @@ void begin_call();
 
 // The invalidation epoch of the current statement.
 uint64_t stmt_epoch();
+// The current statement's start time (TimestampTz microseconds).
+int64_t stmt_now_us();
 
 // The key table's OID (resolved by begin_call) and its owner.
 Oid key_table_oid();

@@ -24,8 +24,10 @@ struct Table {
   SharedDekTable* t;
 };
 
-DekKey key(const std::string& org, std::uint32_t v, std::uint32_t db = 1, std::uint32_t keytab = 100) {
-  return DekKey::make(db, keytab, org.data(), org.size(), v);
+DekKey key(const std::string& org, std::uint32_t v, std::uint32_t db = 1, std::uint32_t keytab = 100,
+           std::uint8_t tag = 0) {
+  std::uint8_t t[DekKey::kTagLen] = {tag};
+  return DekKey::make(db, keytab, org.data(), org.size(), v, t);
 }
 
 std::vector<std::uint8_t> dek_of(std::uint8_t b) { return std::vector<std::uint8_t>(32, b); }
@@ -62,7 +64,12 @@ TEST(SharedCache, KeysIncludeDatabaseKeyTableOrgAndVersion) {
   EXPECT_EQ(get(tb.t, key("acme", 2, 1, 100)), R::Miss);  // other version
   EXPECT_EQ(get(tb.t, key("acmf", 1, 1, 100)), R::Miss);  // other org
   EXPECT_EQ(get(tb.t, key("acm", 1, 1, 100)), R::Miss);
+  EXPECT_EQ(get(tb.t, key("acme", 1, 1, 100, 7)), R::Miss);  // another wrapped DEK, same version
   EXPECT_EQ(get(tb.t, key("acme", 1, 1, 100)), R::Hit);
+  // wipe_version removes the version whatever its tag
+  put(tb.t, key("acme", 1, 1, 100, 7), 2);
+  EXPECT_EQ(tb.t->wipe_version(key("acme", 1, 1, 100, 99)), 2u);
+  EXPECT_EQ(get(tb.t, key("acme", 1, 1, 100)), R::Miss);
 }
 
 TEST(SharedCache, SingleFlight) {
@@ -219,7 +226,7 @@ TEST(SharedCache, RandomOperationsMatchAModel) {
         model.erase({org, v});  // evicted
       }
     } else if (op < 9) {
-      tb.t->wipe(k);
+      tb.t->wipe_version(k);
       model.erase({org, v});
     } else {
       tb.t->wipe_org(key(org, 0));

@@ -1,0 +1,278 @@
+// Shared memory for the DEK cache: one LWLock, one condition variable, the
+// table from src/core/shared_cache.hpp, counters.
+#include "pg/shmem.hpp"
+
+#include <openssl/crypto.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pg/guard.hpp"
+#include "pg/state.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+}
+
+#include "shared_cache.hpp"
+
+namespace orgcrypt::pg {
+
+int guc_cache_size = 1000;
+int guc_cache_ttl = 300;
+LocalCounters g_counters = {0, 0, 0, 0};
+
+namespace {
+
+constexpr const char* kTranche = "orgcrypt";
+constexpr int64 kFailHoldUs = 1000000;  // waiters see the leader's error for 1 s
+
+struct SharedState {
+  LWLock* lock;
+  ConditionVariable cv;
+  pg_atomic_uint64 hits, misses, provider_calls, waits;
+  pg_atomic_uint64 flush_gen;
+  int64 locked_bytes;
+  bool dontdump;
+  SharedDekTable* table;  // page-aligned, inside this allocation
+};
+
+SharedState* s_state = nullptr;
+uint64 s_seen_flush_gen = 0;
+bool s_flight_active = false;
+bool s_exit_registered = false;
+
+#if PG_VERSION_NUM >= 150000
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+#endif
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+size_t state_size() {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  return MAXALIGN(sizeof(SharedState)) + 2 * page + SharedDekTable::region_size((uint32)guc_cache_size);
+}
+
+void request_shmem() {
+  RequestAddinShmemSpace(state_size());
+  RequestNamedLWLockTranche(kTranche, 1);
+}
+
+#if PG_VERSION_NUM >= 150000
+void shmem_request() {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
+  request_shmem();
+}
+#endif
+
+void shmem_startup() {
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  bool found;
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  SharedState* st = (SharedState*)ShmemInitStruct("orgcrypt DEK cache", state_size(), &found);
+  if (!found) {
+    memset(st, 0, sizeof *st);
+    st->lock = &(GetNamedLWLockTranche(kTranche))->lock;
+    ConditionVariableInit(&st->cv);
+    pg_atomic_init_u64(&st->hits, 0);
+    pg_atomic_init_u64(&st->misses, 0);
+    pg_atomic_init_u64(&st->provider_calls, 0);
+    pg_atomic_init_u64(&st->waits, 0);
+    pg_atomic_init_u64(&st->flush_gen, 1);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t base = ((uintptr_t)st + MAXALIGN(sizeof(SharedState)) + page - 1) & ~(uintptr_t)(page - 1);
+    size_t region = SharedDekTable::region_size((uint32)guc_cache_size);
+    st->table = SharedDekTable::init((void*)base, (uint32)guc_cache_size);
+    // Keep the key pages out of swap and core dumps when the OS allows it.
+    size_t len = (region + page - 1) & ~(page - 1);
+    st->locked_bytes = mlock((void*)base, len) == 0 ? (int64)len : 0;
+#ifdef MADV_DONTDUMP
+    st->dontdump = madvise((void*)base, len, MADV_DONTDUMP) == 0;
+#endif
+    ereport(LOG, (errmsg("orgcrypt: shared DEK cache of %d entries (%zu bytes); %s; %s", guc_cache_size, len,
+                         st->locked_bytes ? "locked in memory (mlock)" : "not locked in memory (mlock failed: raise RLIMIT_MEMLOCK)",
+                         st->dontdump ? "excluded from core dumps" : "not excluded from core dumps")));
+  }
+  LWLockRelease(AddinShmemInitLock);
+  s_state = st;
+}
+
+void on_exit_cb(int, Datum) { shared_abandon_flights(); }
+
+DekKey make_key(const ByteView& org_db, uint32 version, const uint8* tag = nullptr) {
+  return DekKey::make(MyDatabaseId, key_table_oid(), org_db.data, org_db.size, version, tag);
+}
+
+}  // namespace
+
+void shmem_install_hooks() {
+#if PG_VERSION_NUM >= 150000
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = shmem_request;
+#else
+  request_shmem();
+#endif
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = shmem_startup;
+}
+
+bool shared_mode() { return s_state != nullptr; }
+
+int64 ttl_us() { return (int64)guc_cache_ttl * USECS_PER_SEC; }
+
+void fold_counters() {
+  if (!s_state) return;
+  LocalCounters c = g_counters;
+  if (c.hits) pg_atomic_fetch_add_u64(&s_state->hits, c.hits);
+  if (c.misses) pg_atomic_fetch_add_u64(&s_state->misses, c.misses);
+  if (c.provider_calls) pg_atomic_fetch_add_u64(&s_state->provider_calls, c.provider_calls);
+  if (c.waits) pg_atomic_fetch_add_u64(&s_state->waits, c.waits);
+  g_counters = LocalCounters{0, 0, 0, 0};
+}
+
+AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot) {
+  uint8 tag[DekKey::kTagLen];
+  {
+    ErrInfo err;
+    if (!cxx_call(err, [&]() {
+          Bytes d = sha256(ByteView(slot.row.wrapped));
+          memcpy(tag, d.data(), sizeof tag);
+        }))
+      raise_error(err);
+  }
+  DekKey key = make_key(org_db, slot.row.version, tag);
+  SharedDekTable* t = s_state->table;
+  uint8 dek[32];
+  int64 at = 0;
+  bool waited = false;
+  bool lead = false;
+  char st[6], msg[SharedDekTable::kErrLen];
+  if (!s_exit_registered) {
+    before_shmem_exit(on_exit_cb, (Datum)0);
+    s_exit_registered = true;
+  }
+  for (;;) {
+    int64 now = GetCurrentTimestamp();
+    LWLockAcquire(s_state->lock, LW_SHARED);
+    SharedDekTable::Result r = t->lookup(key, now, ttl_us(), kFailHoldUs, dek, &at, st, msg);
+    LWLockRelease(s_state->lock);
+    if (r == SharedDekTable::Result::Hit) break;
+    if (r == SharedDekTable::Result::Failed) {
+      ConditionVariableCancelSleep();
+      ErrInfo err;
+      err.set(st, msg, "", "");
+      raise_error(err);
+    }
+    if (r == SharedDekTable::Result::InFlight) {
+      if (!waited) {
+        g_counters.waits++;
+        waited = true;
+      }
+#if PG_VERSION_NUM >= 140000
+      (void)ConditionVariableTimedSleep(&s_state->cv, 100, PG_WAIT_EXTENSION);
+#else
+      ConditionVariableSleep(&s_state->cv, PG_WAIT_EXTENSION);
+#endif
+      continue;
+    }
+    LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+    lead = t->begin_flight(key, MyProcPid, now, ttl_us(), kFailHoldUs);
+    LWLockRelease(s_state->lock);
+    if (lead) break;
+  }
+  ConditionVariableCancelSleep();
+
+  if (lead) {
+    // The single unwrap for this key, with no lock held.
+    s_flight_active = true;
+    g_counters.provider_calls++;
+    ErrInfo err;
+    bool ok = cxx_call(err, [&]() {
+      SecretBytes d = unwrap_row(org_utf8, slot.row);
+      if (d.size() != sizeof dek) throw Error(sqlstate::kSystemError, "the key provider returned a DEK of the wrong length");
+      memcpy(dek, d.data(), sizeof dek);
+    });
+    at = GetCurrentTimestamp();
+    LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+    if (ok)
+      (void)t->complete_flight(key, MyProcPid, dek, at);
+    else
+      t->fail_flight(key, MyProcPid, err.sqlstate, err.message, at);
+    LWLockRelease(s_state->lock);
+    ConditionVariableBroadcast(&s_state->cv);
+    s_flight_active = false;
+    if (!ok) {
+      OPENSSL_cleanse(dek, sizeof dek);
+      raise_error(err);
+    }
+  }
+  AesGcm* k = nullptr;
+  ErrInfo err;
+  bool ok = cxx_call(err, [&]() { k = &backend().ring.install(slot, ByteView(dek, sizeof dek), at); });
+  OPENSSL_cleanse(dek, sizeof dek);
+  if (!ok) raise_error(err);
+  return k;
+}
+
+void shared_wipe_org(const ByteView& org_db) {
+  if (!s_state) return;
+  DekKey key = make_key(org_db, 0);
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->wipe_org(key);
+  LWLockRelease(s_state->lock);
+}
+
+void shared_wipe_version(const ByteView& org_db, uint32 version) {
+  if (!s_state) return;
+  DekKey key = make_key(org_db, version);
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->wipe_version(key);
+  LWLockRelease(s_state->lock);
+}
+
+void shared_flush() {
+  if (!s_state) return;
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->flush();
+  LWLockRelease(s_state->lock);
+  pg_atomic_fetch_add_u64(&s_state->flush_gen, 1);
+}
+
+bool shared_flush_pending() {
+  if (!s_state) return false;
+  uint64 g = pg_atomic_read_u64(&s_state->flush_gen);
+  if (g == s_seen_flush_gen) return false;
+  s_seen_flush_gen = g;
+  return true;
+}
+
+void shared_abandon_flights() {
+  if (!s_state || !s_flight_active) return;
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->abandon_flights(MyProcPid);
+  LWLockRelease(s_state->lock);
+  ConditionVariableBroadcast(&s_state->cv);
+  s_flight_active = false;
+}
+
+void shared_stats(SharedStats* out) {
+  fold_counters();
+  LWLockAcquire(s_state->lock, LW_SHARED);
+  out->capacity = s_state->table->capacity();
+  out->entries = s_state->table->entries();
+  out->evictions = (int64)s_state->table->counters().evictions;
+  out->expirations = (int64)s_state->table->counters().expirations;
+  LWLockRelease(s_state->lock);
+  out->hits = (int64)pg_atomic_read_u64(&s_state->hits);
+  out->misses = (int64)pg_atomic_read_u64(&s_state->misses);
+  out->provider_calls = (int64)pg_atomic_read_u64(&s_state->provider_calls);
+  out->waits = (int64)pg_atomic_read_u64(&s_state->waits);
+  out->locked = s_state->locked_bytes;
+}
+
+}  // namespace orgcrypt::pg

@@ -1,0 +1,51 @@
+// The shared-memory DEK cache (second level): set-up through the shmem hooks,
+// lookups, single-flight unwraps, destroy and flush, statistics.
+#pragma once
+#include "pg/prelude.h"
+
+#include "keyring.hpp"
+
+namespace orgcrypt::pg {
+
+extern int guc_cache_size;  // entries (postmaster)
+extern int guc_cache_ttl;   // seconds (reload); 0 = never expire
+
+// Called from _PG_init while shared_preload_libraries is processed.
+void shmem_install_hooks();
+// True when the shared cache is attached in this process.
+bool shared_mode();
+
+// Backend-local counters, folded into shared memory at each transaction end.
+struct LocalCounters {
+  uint64 hits, misses, provider_calls, waits;
+};
+extern LocalCounters g_counters;
+void fold_counters();
+
+// The key for an L1 miss: looks in shared memory, waits for (or leads) the
+// single unwrap, installs the DEK into the backend's ring. Raises the
+// leader's error on failure. Never holds an LWLock across the unwrap.
+AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot);
+
+// Wipes the shared copies of an org (destroy, at commit) or of one version
+// (found destroyed on revalidation).
+void shared_wipe_org(const ByteView& org_db);
+void shared_wipe_version(const ByteView& org_db, uint32 version);
+// cache_flush(): wipes the shared table and tells every backend to drop its
+// own cache at its next statement.
+void shared_flush();
+// Has a flush happened since this backend last looked? (statement start)
+bool shared_flush_pending();
+
+// Leader clean-up on error or exit.
+void shared_abandon_flights();
+
+struct SharedStats {
+  int64 capacity, entries, hits, misses, provider_calls, waits, evictions, expirations, locked;
+};
+void shared_stats(SharedStats* out);
+
+// Microseconds since the PostgreSQL epoch (TimestampTz) for TTL checks.
+int64 ttl_us();
+
+}  // namespace orgcrypt::pg
