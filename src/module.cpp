@@ -14,6 +14,7 @@ PG_MODULE_MAGIC;
 
 extern "C" PGDLLEXPORT void _PG_init(void) {
   orgcrypt::pg::define_gucs();
+  orgcrypt::pg::define_test_gucs();
   orgcrypt::pg::register_callbacks();
   // Loaded without shared_preload_libraries, the extension still works with a
   // per-backend cache (and says so once per session).

@@ -236,8 +236,8 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
       s.capacity = (int64)r.capacity();
       s.entries = (int64)r.entries();
       s.evictions = (int64)r.stats().evictions;
-      s.expirations = (int64)r.stats().expirations;
     });
+    s.expirations = (int64)g_counters.expirations;
     s.hits = (int64)g_counters.hits;
     s.misses = (int64)g_counters.misses;
     s.provider_calls = (int64)g_counters.provider_calls;

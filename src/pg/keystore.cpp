@@ -350,8 +350,11 @@ AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version) {
   // First level: this backend's ring (no lock, no syscall), TTL read against
   // the statement's start time.
   ORGCRYPT_CXX({
-    slot = &backend().ring.slot(org.utf8, *st, version);
-    k = backend().ring.cached(*slot, stmt_now_us(), ttl_us());
+    KeyRing& ring = backend().ring;
+    slot = &ring.slot(org.utf8, *st, version);
+    std::uint64_t expired = ring.stats().expirations;
+    k = ring.cached(*slot, stmt_now_us(), ttl_us());
+    g_counters.expirations += ring.stats().expirations - expired;
   });
   if (k) {
     g_counters.hits++;
@@ -362,6 +365,7 @@ AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version) {
   if (shared_mode() && !slot->row.uncommitted) return shared_get_key(org.bytes, org.utf8, *slot);
   // Backend-local mode (or our own uncommitted key): unwrap here.
   g_counters.provider_calls++;
+  debug_unwrap_delay();
   int64 now = GetCurrentTimestamp();
   ORGCRYPT_CXX({
     SecretBytes d = unwrap_row(org.utf8, slot->row);

@@ -14,6 +14,8 @@ extern "C" {
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
@@ -26,7 +28,7 @@ namespace orgcrypt::pg {
 
 int guc_cache_size = 1000;
 int guc_cache_ttl = 300;
-LocalCounters g_counters = {0, 0, 0, 0};
+LocalCounters g_counters = {0, 0, 0, 0, 0};
 
 namespace {
 
@@ -36,7 +38,7 @@ constexpr int64 kFailHoldUs = 1000000;  // waiters see the leader's error for 1 
 struct SharedState {
   LWLock* lock;
   ConditionVariable cv;
-  pg_atomic_uint64 hits, misses, provider_calls, waits;
+  pg_atomic_uint64 hits, misses, provider_calls, waits, expirations;
   pg_atomic_uint64 flush_gen;
   int64 locked_bytes;
   bool dontdump;
@@ -83,6 +85,7 @@ void shmem_startup() {
     pg_atomic_init_u64(&st->misses, 0);
     pg_atomic_init_u64(&st->provider_calls, 0);
     pg_atomic_init_u64(&st->waits, 0);
+    pg_atomic_init_u64(&st->expirations, 0);
     pg_atomic_init_u64(&st->flush_gen, 1);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uintptr_t base = ((uintptr_t)st + MAXALIGN(sizeof(SharedState)) + page - 1) & ~(uintptr_t)(page - 1);
@@ -110,6 +113,31 @@ DekKey make_key(const ByteView& org_db, uint32 version, const uint8* tag = nullp
 
 }  // namespace
 
+#ifdef ORGCRYPT_TEST_HOOKS
+static int s_debug_delay_ms = 0;
+#endif
+
+void define_test_gucs() {
+#ifdef ORGCRYPT_TEST_HOOKS
+  DefineCustomIntVariable("orgcrypt.debug_unwrap_delay_ms", "Test builds only: sleep before every unwrap.", nullptr,
+                          &s_debug_delay_ms, 0, 0, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+#endif
+}
+
+void debug_unwrap_delay() {
+#ifdef ORGCRYPT_TEST_HOOKS
+  if (s_debug_delay_ms <= 0) return;
+  TimestampTz until = GetCurrentTimestamp() + (int64)s_debug_delay_ms * 1000;
+  for (;;) {
+    long left = (long)((until - GetCurrentTimestamp()) / 1000);
+    if (left <= 0) break;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+#endif
+}
+
 void shmem_install_hooks() {
 #if PG_VERSION_NUM >= 150000
   prev_shmem_request_hook = shmem_request_hook;
@@ -132,7 +160,8 @@ void fold_counters() {
   if (c.misses) pg_atomic_fetch_add_u64(&s_state->misses, c.misses);
   if (c.provider_calls) pg_atomic_fetch_add_u64(&s_state->provider_calls, c.provider_calls);
   if (c.waits) pg_atomic_fetch_add_u64(&s_state->waits, c.waits);
-  g_counters = LocalCounters{0, 0, 0, 0};
+  if (c.expirations) pg_atomic_fetch_add_u64(&s_state->expirations, c.expirations);
+  g_counters = LocalCounters{0, 0, 0, 0, 0};
 }
 
 AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot) {
@@ -191,6 +220,7 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
     // The single unwrap for this key, with no lock held.
     s_flight_active = true;
     g_counters.provider_calls++;
+    debug_unwrap_delay();  // test builds: a slow provider (a cancel here abandons the flight)
     ErrInfo err;
     bool ok = cxx_call(err, [&]() {
       SecretBytes d = unwrap_row(org_utf8, slot.row);
@@ -272,6 +302,7 @@ void shared_stats(SharedStats* out) {
   out->misses = (int64)pg_atomic_read_u64(&s_state->misses);
   out->provider_calls = (int64)pg_atomic_read_u64(&s_state->provider_calls);
   out->waits = (int64)pg_atomic_read_u64(&s_state->waits);
+  out->expirations += (int64)pg_atomic_read_u64(&s_state->expirations);  // + backend-level expiries
   out->locked = s_state->locked_bytes;
 }
 

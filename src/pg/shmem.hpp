@@ -17,7 +17,7 @@ bool shared_mode();
 
 // Backend-local counters, folded into shared memory at each transaction end.
 struct LocalCounters {
-  uint64 hits, misses, provider_calls, waits;
+  uint64 hits, misses, provider_calls, waits, expirations;
 };
 extern LocalCounters g_counters;
 void fold_counters();
@@ -44,6 +44,11 @@ struct SharedStats {
   int64 capacity, entries, hits, misses, provider_calls, waits, evictions, expirations, locked;
 };
 void shared_stats(SharedStats* out);
+
+// Test builds only (ORGCRYPT_TEST_HOOKS): orgcrypt.debug_unwrap_delay_ms makes
+// every unwrap sleep first (cancellable), to test single flight.
+void debug_unwrap_delay();
+void define_test_gucs();
 
 // Microseconds since the PostgreSQL epoch (TimestampTz) for TTL checks.
 int64 ttl_us();

@@ -9,6 +9,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -175,9 +176,12 @@ void define_gucs() {
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
-  DefineCustomIntVariable("orgcrypt.cache_size", "Entries in the shared-memory DEK cache.",
-                          "Unwrapped data keys cached for the whole server; needs a restart.", &guc_cache_size,
-                          1000, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  // A PGC_POSTMASTER setting can only be defined while preloading; loaded
+  // later (per-backend cache) the setting does not exist.
+  if (process_shared_preload_libraries_in_progress)
+    DefineCustomIntVariable("orgcrypt.cache_size", "Entries in the shared-memory DEK cache.",
+                            "Unwrapped data keys cached for the whole server; needs a restart.", &guc_cache_size,
+                            1000, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("orgcrypt.cache_ttl", "Lifetime of a cached, unwrapped data key.",
                           "An entry expires when now minus its unwrap time exceeds this; 0 = never. "
                           "At most 86400 s (one day).",
