@@ -28,6 +28,7 @@ bool parse_dek_state(const std::string& s, DekState& out) {
 static std::string org_str(ByteView org) { return std::string(reinterpret_cast<const char*>(org.data), org.size); }
 
 OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t epoch) {
+  gen_++;
   std::string k = org_str(org);
   OrgState& st = orgs_[k];
   for (auto& kv : st.versions)
@@ -80,6 +81,7 @@ DekSlot& KeyRing::slot(ByteView org, OrgState& st, std::uint32_t version) {
 AesGcm* KeyRing::cached(DekSlot& slot, std::int64_t now_us, std::int64_t ttl_us) {
   if (!slot.key) return nullptr;
   if (ttl_us > 0 && now_us - slot.unwrapped_at > ttl_us) {
+    gen_++;
     slot.key.reset();  // frees and wipes the EVP contexts
     live_keys_--;
     stats_.expirations++;
@@ -90,6 +92,7 @@ AesGcm* KeyRing::cached(DekSlot& slot, std::int64_t now_us, std::int64_t ttl_us)
 }
 
 AesGcm& KeyRing::install(DekSlot& slot, ByteView dek, std::int64_t unwrapped_at) {
+  gen_++;
   if (!slot.key) make_room();
   auto k = std::make_unique<AesGcm>(dek);
   if (!slot.key) live_keys_++;
@@ -123,6 +126,7 @@ AesGcm& KeyRing::key(ByteView org, OrgState& st, std::uint32_t version) {
 }
 
 void KeyRing::put_new(ByteView org, OrgState& st, const DekRow& row, ByteView dek, std::int64_t now_us) {
+  gen_++;
   (void)org;
   DekSlot& slot = st.versions[row.version];
   slot.row = row;
@@ -138,6 +142,7 @@ void KeyRing::put_new(ByteView org, OrgState& st, const DekRow& row, ByteView de
 
 void KeyRing::make_room() {
   if (live_keys_ < capacity_) return;
+  gen_++;
   // Simple policy for the backend-local ring: drop every unwrapped key (they
   // are re-unwrapped on demand); metadata stays.
   for (auto& o : orgs_)
@@ -150,6 +155,7 @@ void KeyRing::make_room() {
 }
 
 void KeyRing::erase(ByteView org) {
+  gen_++;
   std::string k = org_str(org);
   auto it = orgs_.find(k);
   if (it == orgs_.end()) return;
@@ -160,6 +166,7 @@ void KeyRing::erase(ByteView org) {
 }
 
 void KeyRing::clear() {
+  gen_++;
   last_ = nullptr;
   last_key_.clear();
   orgs_.clear();

@@ -94,6 +94,10 @@ class KeyRing {
   void erase(ByteView org);
   void clear();
 
+  // Bumped by every change that may free or replace a key or org state: a
+  // pointer obtained at one generation is valid while it has not moved.
+  std::uint64_t generation() const { return gen_; }
+
   std::size_t entries() const { return live_keys_; }
   std::size_t capacity() const { return capacity_; }
   KeyRingStats& stats() { return stats_; }
@@ -103,6 +107,7 @@ class KeyRing {
   std::unordered_map<std::string, OrgState> orgs_;
   std::size_t capacity_;
   std::size_t live_keys_ = 0;
+  std::uint64_t gen_ = 1;
   OrgState* last_ = nullptr;
   std::string last_key_;
   std::string scratch_;

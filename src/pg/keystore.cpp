@@ -323,7 +323,38 @@ done:
   return result;
 }
 
+namespace {
+// The last key used for each direction, valid within one statement while the
+// ring has not changed (key state and TTL are fixed per statement): a hit
+// costs a length check and a memcmp of the org.
+struct FastKey {
+  uint64_t stmt = 0, ring_gen = 0;
+  uint32_t version = 0;
+  size_t org_len = 0;
+  char org[kMaxOrgLen];
+  AesGcm* key = nullptr;
+  bool match(const OrgName& o) const {
+    return key && stmt == stmt_id() && g_backend && ring_gen == g_backend->ring.generation() &&
+           org_len == o.bytes.size && memcmp(org, o.bytes.data, org_len) == 0;
+  }
+  void set(const OrgName& o, uint32_t v, AesGcm* k) {
+    stmt = stmt_id();
+    ring_gen = g_backend ? g_backend->ring.generation() : 0;
+    version = v;
+    org_len = o.bytes.size;
+    memcpy(org, o.bytes.data, org_len);
+    key = k;
+  }
+};
+FastKey s_fast_enc, s_fast_dec;
+}  // namespace
+
 AesGcm* active_key(const OrgName& org, uint32_t* version) {
+  if (s_fast_enc.match(org)) {
+    g_counters.hits++;
+    *version = s_fast_enc.version;
+    return s_fast_enc.key;
+  }
   OrgState* st = org_state(org);
   if (!st->has_keys()) {
     if (!guc_auto_create)
@@ -339,10 +370,20 @@ AesGcm* active_key(const OrgName& org, uint32_t* version) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("organization \"%s\" has no active key", text_to_cstring(org.db)), errhidestmt(true)));
   *version = st->active;
-  return get_key(org, st, st->active);
+  AesGcm* k = get_key(org, st, st->active);
+  s_fast_enc.set(org, *version, k);
+  return k;
 }
 
-AesGcm* version_key(const OrgName& org, uint32_t version) { return get_key(org, org_state(org), version); }
+AesGcm* version_key(const OrgName& org, uint32_t version) {
+  if (s_fast_dec.version == version && s_fast_dec.match(org)) {
+    g_counters.hits++;
+    return s_fast_dec.key;
+  }
+  AesGcm* k = get_key(org, org_state(org), version);
+  s_fast_dec.set(org, version, k);
+  return k;
+}
 
 AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version) {
   DekSlot* slot = nullptr;

@@ -29,16 +29,20 @@ bool g_pending = false;
 static Oid s_keytab = InvalidOid;
 static bool s_recheck_keytab = true;
 static uint64_t s_stmt_epoch = 0;
+static uint64_t s_stmt_id = 0;
 static Oid s_keytab_owner = InvalidOid;
 static Oid s_ring_keytab = InvalidOid;  // key table the ring's contents came from
 static TimestampTz s_last_stmt = 0;
 static bool s_noticed_local = false;
 static LocalTransactionId s_last_lxid = InvalidLocalTransactionId;
 
-Backend& backend() {
-  // Constructed on first use in the backend (never in the postmaster).
-  static Backend* b = new Backend();
-  return *b;
+Backend* g_backend = nullptr;
+
+Backend& make_backend() {
+  // Constructed on first use in the backend (never in the postmaster); may
+  // throw bad_alloc, so it is only reached inside cxx_call.
+  if (!g_backend) g_backend = new Backend();
+  return *g_backend;
 }
 
 static void relcache_cb(Datum, Oid relid) {
@@ -142,6 +146,7 @@ void begin_call() {
     // changes later in the statement are applied to the ring directly; other
     // sessions' commits are seen from the next statement on.
     s_stmt_epoch = g_epoch;
+    s_stmt_id++;
     s_last_stmt = stmt;
     s_last_lxid = lxid;
   }
@@ -149,6 +154,7 @@ void begin_call() {
 
 Oid key_table_oid() { return s_keytab; }
 uint64_t stmt_epoch() { return s_stmt_epoch; }
+uint64_t stmt_id() { return s_stmt_id; }
 int64_t stmt_now_us() { return (int64_t)GetCurrentStatementStartTimestamp(); }
 Oid key_table_owner() { return s_keytab_owner; }
 

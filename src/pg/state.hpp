@@ -24,7 +24,9 @@ struct Backend {
   Bytes wrapped_out;     // result of a wrap, copied out by the glue
   Bytes fp_out;
 };
-Backend& backend();
+Backend& make_backend();
+extern Backend* g_backend;
+inline Backend& backend() { return g_backend ? *g_backend : make_backend(); }
 
 // Bumped by the relcache callback when the key table (or everything) is
 // invalidated; cached org metadata is valid only for the epoch it was read in.
@@ -38,6 +40,8 @@ void begin_call();
 
 // The invalidation epoch of the current statement.
 uint64_t stmt_epoch();
+// Increments at the first orgcrypt call of every statement.
+uint64_t stmt_id();
 // The current statement's start time (TimestampTz microseconds).
 int64_t stmt_now_us();
 
