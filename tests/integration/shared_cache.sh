@@ -110,7 +110,8 @@ oc_expect_match "a destroyed org is refused by a new session (no shared copy)" "
   "$(q "SELECT orgcrypt.decrypt_for_org('org9', v) FROM vals WHERE org = 9 AND n = 1")"
 
 # --- pgbench: 8 clients (and 1, 2, 4) encrypt and decrypt for 100 orgs while
-# another session rotates one org every 100 ms for 30 s
+# another session rotates one org every 100 ms for 30 s (and flushes every
+# cache every 5 s: flush under load)
 cat > "$DIR/bench.sql" <<'PGB'
 \set o random(1, 100)
 \set n random(1, 10)
@@ -121,6 +122,7 @@ chmod 644 "$DIR/bench.sql"
 SOAK=${OC_SOAK_SECONDS:-30}
 oc_run "${PSQL[@]}" -c "DO \$\$ BEGIN FOR i IN 1..$((SOAK * 10)) LOOP
     PERFORM orgcrypt.rotate_org_dek('org' || (1 + (i % 100))) WHERE (1 + (i % 100)) <> 9;
+    IF i % 50 = 0 THEN PERFORM orgcrypt.cache_flush(); END IF;
     COMMIT; PERFORM pg_sleep(0.1); END LOOP; END \$\$" >"$DIR/rotator.log" 2>&1 &
 ROT=$!
 for c in 1 2 4; do
@@ -132,7 +134,7 @@ oc_run "$OC_PGBIN/pgbench" -n -h "$OC_HOST" -p "$OC_PORT" -U postgres -c 8 -j 2 
 if grep -q "aborted\|ERROR" "$DIR/pgbench.8"; then oc_fail "pgbench -c 8: $(grep -m1 'ERROR\|aborted' "$DIR/pgbench.8")"; else
   oc_ok "pgbench -c 8 with rotations: zero failed decrypts ($(grep -m1 'number of transactions actually processed' "$DIR/pgbench.8" | sed 's/.*: //') transactions)"; fi
 wait "$ROT"
-if grep -q ERROR "$DIR/rotator.log"; then oc_fail "rotator: $(head -3 "$DIR/rotator.log")"; else oc_ok "rotator ran $((SOAK * 10)) rotations"; fi
+if grep -q ERROR "$DIR/rotator.log"; then oc_fail "rotator: $(head -3 "$DIR/rotator.log")"; else oc_ok "rotator ran $((SOAK * 10)) rotations and $((SOAK / 5)) flushes"; fi
 oc_expect "every stored value still round-trips after the rotations" "990" \
   "$(q "SELECT count(*) FROM vals WHERE org <= 100 AND org <> 9 AND orgcrypt.decrypt_for_org('org' || org, v) = plain")"
 oc_expect "every rotation committed a new version" "t" \
