@@ -274,75 +274,40 @@ void SharedDekTable::fail_flight(const DekKey& k, std::int32_t pid, const char* 
   stored_++;
 }
 
-std::size_t SharedDekTable::abandon_flights(std::int32_t pid) {
+template <typename Pred>
+std::size_t SharedDekTable::remove_if(Pred pred) {
   std::size_t n = 0;
   IndexSlot* ix = index();
   Entry* entries = entries_array();
   for (std::uint32_t i = 0; i < nindex_;) {
-    if (ix[i].entry >= 0) {
-      Entry& e = entries[ix[i].entry];
-      if (e.state == State::InFlight && e.owner == pid) {
-        remove(i);
-        n++;
-        continue;  // another entry may have shifted into slot i
-      }
+    if (ix[i].entry >= 0 && pred(entries[ix[i].entry])) {
+      remove(i);
+      n++;
+      continue;  // another entry may have shifted into slot i
     }
     i++;
   }
   return n;
+}
+
+std::size_t SharedDekTable::abandon_flights(std::int32_t pid) {
+  return remove_if([pid](const Entry& e) { return e.state == State::InFlight && e.owner == pid; });
 }
 
 std::size_t SharedDekTable::wipe_org(const DekKey& org_key) {
   gen_of(org_key)++;
-  std::size_t n = 0;
-  IndexSlot* ix = index();
-  Entry* entries = entries_array();
-  for (std::uint32_t i = 0; i < nindex_;) {
-    if (ix[i].entry >= 0) {
-      Entry& e = entries[ix[i].entry];
-      if (e.state != State::InFlight && e.key.same_org(org_key)) {
-        remove(i);
-        n++;
-        continue;
-      }
-    }
-    i++;
-  }
-  return n;
+  return remove_if([&](const Entry& e) { return e.state != State::InFlight && e.key.same_org(org_key); });
 }
 
 std::size_t SharedDekTable::wipe_version(const DekKey& k) {
-  std::size_t n = 0;
-  IndexSlot* ix = index();
-  Entry* entries = entries_array();
-  for (std::uint32_t i = 0; i < nindex_;) {
-    if (ix[i].entry >= 0) {
-      Entry& e = entries[ix[i].entry];
-      if (e.state != State::InFlight && e.key.version == k.version && e.key.same_org(k)) {
-        remove(i);
-        n++;
-        continue;
-      }
-    }
-    i++;
-  }
-  return n;
+  return remove_if([&](const Entry& e) {
+    return e.state != State::InFlight && e.key.version == k.version && e.key.same_org(k);
+  });
 }
 
 std::size_t SharedDekTable::flush() {
   for (auto& g : gens_) g++;
-  std::size_t n = 0;
-  IndexSlot* ix = index();
-  Entry* entries = entries_array();
-  for (std::uint32_t i = 0; i < nindex_;) {
-    if (ix[i].entry >= 0 && entries[ix[i].entry].state != State::InFlight) {
-      remove(i);
-      n++;
-      continue;
-    }
-    i++;
-  }
-  return n;
+  return remove_if([](const Entry& e) { return e.state != State::InFlight; });
 }
 
 }  // namespace orgcrypt

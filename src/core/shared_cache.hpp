@@ -121,6 +121,9 @@ class SharedDekTable {
   std::int32_t insert(const DekKey& k, std::uint32_t h);
   void remove(std::size_t pos);  // by index position; wipes the entry
   bool evict_one();
+  // Removes (and wipes) every entry for which pred(entry) holds.
+  template <typename Pred>
+  std::size_t remove_if(Pred pred);
   std::uint64_t& gen_of(const DekKey& k);
 
   std::uint32_t magic_;
