@@ -59,6 +59,7 @@ OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t 
     if (kv.second.key) live_keys_++;
   st.destroyed = all_destroyed;
   st.epoch = epoch;
+  st.seen_valid = false;  // the caller records the generations it read first
   return st;
 }
 

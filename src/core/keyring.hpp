@@ -47,6 +47,10 @@ struct OrgState {
   std::uint32_t max_version = 0;
   bool destroyed = false;       // has versions, all destroyed
   std::map<std::uint32_t, DekSlot> versions;
+  // Shared key-state generations seen just before this metadata was read
+  // (valid only if seen_valid; see SharedDekTable::org_generation).
+  bool seen_valid = false;
+  std::uint64_t seen_org_gen = 0, seen_global_gen = 0;
   bool has_keys() const { return !versions.empty(); }
 };
 

@@ -307,6 +307,7 @@ std::size_t SharedDekTable::wipe_version(const DekKey& k) {
 
 std::size_t SharedDekTable::flush() {
   for (auto& g : gens_) g++;
+  global_gen_++;
   return remove_if([](const Entry& e) { return e.state != State::InFlight; });
 }
 

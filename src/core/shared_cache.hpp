@@ -102,6 +102,16 @@ class SharedDekTable {
   // Wipes every DEK; in-flight unwraps are not stored.
   std::size_t flush();
 
+  // Key-state generations: bumped at commit when an org's keys change
+  // (touch_org; wipe_org does it too) or when an unknown set of orgs changed
+  // (touch_all: a manual change to the key table, a restore). A backend that
+  // read an org's key state when both were (g, G) need not read it again
+  // while they still are.
+  std::uint64_t org_generation(const DekKey& org_key) { return gen_of(org_key); }
+  std::uint64_t global_generation() const { return global_gen_; }
+  void touch_org(const DekKey& org_key) { gen_of(org_key)++; }
+  void touch_all() { global_gen_++; }
+
   std::uint32_t capacity() const { return capacity_; }
   std::uint32_t entries() const { return stored_; }
   const Counters& counters() const { return counters_; }
@@ -135,6 +145,7 @@ class SharedDekTable {
   std::uint32_t free_head_;
   std::uint32_t hand_;
   Counters counters_;
+  std::uint64_t global_gen_;
   std::uint64_t gens_[kGenBuckets];
 };
 

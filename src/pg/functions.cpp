@@ -257,5 +257,6 @@ extern "C" PGDLLEXPORT Datum orgcrypt_key_table_changed(PG_FUNCTION_ARGS) {
   TriggerData* td = (TriggerData*)fcinfo->context;
   // Queued now, sent at commit (dropped on abort), WAL-logged with the commit.
   CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+  note_key_table_change();
   return PointerGetDatum(nullptr);
 }

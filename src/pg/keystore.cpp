@@ -135,8 +135,19 @@ OrgState* load_from(const OrgName& org, const PgRowSet& rs) {
   return st;
 }
 
-// Orgs destroyed by this transaction: their shared copies are wiped at commit.
+// Orgs whose keys this transaction destroyed (their shared copies are wiped
+// at commit) or created/rotated (their generation is bumped at commit), and
+// whether the key table changed outside key_op (manual DML, a restore).
 List* s_destroyed = NIL;
+List* s_touched = NIL;
+bool s_in_key_op = false;
+bool s_unknown_change = false;
+
+void remember_org(List** list, const OrgName& org) {
+  MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+  *list = lappend(*list, pnstrdup((const char*)org.bytes.data, org.bytes.size));
+  MemoryContextSwitchTo(old);
+}
 
 bytea* bytes_to_bytea(const Bytes& b) {
   bytea* r = (bytea*)palloc(VARHDRSZ + b.size());
@@ -178,9 +189,23 @@ OrgState* org_state(const OrgName& org) {
   OrgState* st = nullptr;
   ORGCRYPT_CXX(st = backend().ring.find(org.bytes));
   if (st && st->epoch == stmt_epoch()) return st;
+  // An invalidation arrived. If this org's key state has not changed since we
+  // read it (same shared generations), it is still valid: no key-table read.
+  uint64 og = 0, gg = 0;
+  bool have = shared_org_gens(org.bytes, &og, &gg);  // read before the rows
+  if (st && have && st->seen_valid && st->seen_org_gen == og && st->seen_global_gen == gg) {
+    st->epoch = stmt_epoch();
+    return st;
+  }
   PgRowSet rs;
   read_rows(org.db, &rs);
-  return load_from(org, rs);
+  st = load_from(org, rs);
+  if (have) {
+    st->seen_valid = true;
+    st->seen_org_gen = og;
+    st->seen_global_gen = gg;
+  }
+  return st;
 }
 
 int32 key_op(const OrgName& org, KeyOp op) {
@@ -237,19 +262,17 @@ int32 key_op(const OrgName& org, KeyOp op) {
     case KeyOp::Destroy: {
       Oid argtypes[1] = {TEXTOID};
       Datum values[1] = {PointerGetDatum(org.db)};
+      s_in_key_op = true;  // (reset at transaction end if this errors)
       int rc = SPI_execute_with_args(
           "UPDATE orgcrypt.org_dek SET state = 'destroyed', wrapped = NULL, destroyed_at = pg_catalog.now() "
           "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<>) 'destroyed'",
           1, argtypes, values, nullptr, false, 0);
+      s_in_key_op = false;
       if (rc != SPI_OK_UPDATE) elog(ERROR, "orgcrypt: destroying keys failed: %s", SPI_result_code_string(rc));
       result = (int32)SPI_processed;
       g_pending = true;
       ORGCRYPT_CXX(backend().ring.erase(org.bytes));
-      {
-        MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-        s_destroyed = lappend(s_destroyed, pnstrdup((const char*)org.bytes.data, org.bytes.size));
-        MemoryContextSwitchTo(old);
-      }
+      remember_org(&s_destroyed, org);
       goto done;
     }
   }
@@ -279,6 +302,7 @@ int32 key_op(const OrgName& org, KeyOp op) {
       Datum values[5] = {PointerGetDatum(org.db), Int32GetDatum(version), PointerGetDatum(wrapped),
                          CStringGetTextDatum(uri), PointerGetDatum(fp)};
       int rc;
+      s_in_key_op = true;
       if (op == KeyOp::Rotate) {
         rc = SPI_execute_with_args(
             "UPDATE orgcrypt.org_dek SET state = 'retired' "
@@ -290,6 +314,7 @@ int32 key_op(const OrgName& org, KeyOp op) {
           "INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri, kek_fingerprint) "
           "VALUES ($1, $2, 'active', $3, $4, $5) ON CONFLICT DO NOTHING",
           5, argtypes, values, nullptr, false, 0);
+      s_in_key_op = false;
       if (rc != SPI_OK_INSERT) elog(ERROR, "orgcrypt: storing the new key failed");
       if (SPI_processed != 1)
         ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -297,6 +322,7 @@ int32 key_op(const OrgName& org, KeyOp op) {
                                text_to_cstring(org.db)),
                         errhint("Retry the transaction."), errhidestmt(true)));
       g_pending = true;
+      remember_org(&s_touched, org);
       int64 now = GetCurrentTimestamp();
       ORGCRYPT_CXX({
         DekRow row;
@@ -419,11 +445,30 @@ void at_commit_wipe_destroyed() {
   ListCell* lc;
   foreach (lc, s_destroyed) {
     const char* o = (const char*)lfirst(lc);
-    shared_wipe_org(ByteView(o, strlen(o)));
+    shared_wipe_org(ByteView(o, strlen(o)));  // also bumps the org's generation
   }
-  s_destroyed = NIL;
+  foreach (lc, s_touched) {
+    const char* o = (const char*)lfirst(lc);
+    shared_touch_org(ByteView(o, strlen(o)));
+  }
+  if (s_unknown_change) shared_touch_all();
+  at_abort_forget_destroyed();
 }
 
-void at_abort_forget_destroyed() { s_destroyed = NIL; }
+void at_abort_forget_destroyed() {
+  s_destroyed = NIL;
+  s_touched = NIL;
+  s_unknown_change = false;
+  s_in_key_op = false;
+}
+
+void at_prepare_key_changes() {
+  if (s_destroyed != NIL || s_touched != NIL || s_unknown_change) shared_distrust_generations();
+  at_abort_forget_destroyed();
+}
+
+void note_key_table_change() {
+  if (!s_in_key_op) s_unknown_change = true;
+}
 
 }  // namespace orgcrypt::pg

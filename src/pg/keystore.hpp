@@ -39,5 +39,9 @@ AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version);
 // Destroys committed in this transaction wipe the shared copies at commit.
 void at_commit_wipe_destroyed();
 void at_abort_forget_destroyed();
+void at_prepare_key_changes();
+// Called by the key table's trigger: a change not made by key_op makes every
+// backend re-read all key state after commit.
+void note_key_table_change();
 
 }  // namespace orgcrypt::pg

@@ -10,6 +10,7 @@
 #include "pg/state.hpp"
 
 extern "C" {
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -40,6 +41,7 @@ struct SharedState {
   ConditionVariable cv;
   pg_atomic_uint64 hits, misses, provider_calls, waits, expirations;
   pg_atomic_uint64 flush_gen;
+  pg_atomic_uint32 gens_untrusted;
   int64 locked_bytes;
   bool dontdump;
   SharedDekTable* table;  // page-aligned, inside this allocation
@@ -87,6 +89,7 @@ void shmem_startup() {
     pg_atomic_init_u64(&st->waits, 0);
     pg_atomic_init_u64(&st->expirations, 0);
     pg_atomic_init_u64(&st->flush_gen, 1);
+    pg_atomic_init_u32(&st->gens_untrusted, 0);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uintptr_t base = ((uintptr_t)st + MAXALIGN(sizeof(SharedState)) + page - 1) & ~(uintptr_t)(page - 1);
     size_t region = SharedDekTable::region_size((uint32)guc_cache_size);
@@ -263,6 +266,35 @@ void shared_wipe_version(const ByteView& org_db, uint32 version) {
   LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
   s_state->table->wipe_version(key);
   LWLockRelease(s_state->lock);
+}
+
+bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen) {
+  if (!s_state || pg_atomic_read_u32(&s_state->gens_untrusted) || RecoveryInProgress()) return false;
+  DekKey key = make_key(org_db, 0);
+  LWLockAcquire(s_state->lock, LW_SHARED);
+  *org_gen = s_state->table->org_generation(key);
+  *global_gen = s_state->table->global_generation();
+  LWLockRelease(s_state->lock);
+  return true;
+}
+
+void shared_touch_org(const ByteView& org_db) {
+  if (!s_state) return;
+  DekKey key = make_key(org_db, 0);
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->touch_org(key);
+  LWLockRelease(s_state->lock);
+}
+
+void shared_touch_all() {
+  if (!s_state) return;
+  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
+  s_state->table->touch_all();
+  LWLockRelease(s_state->lock);
+}
+
+void shared_distrust_generations() {
+  if (s_state) pg_atomic_write_u32(&s_state->gens_untrusted, 1);
 }
 
 void shared_flush() {

@@ -31,6 +31,17 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
 // (found destroyed on revalidation).
 void shared_wipe_org(const ByteView& org_db);
 void shared_wipe_version(const ByteView& org_db, uint32 version);
+// The org's key-state generations (false when there is no shared cache, or
+// on a standby, where no commit callback bumps them).
+bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen);
+// At commit: this transaction changed these orgs' keys (create, rotate), or
+// changed the key table in ways we cannot attribute (manual DML, restore).
+void shared_touch_org(const ByteView& org_db);
+void shared_touch_all();
+// A prepared transaction changed keys: its commit may come from any session,
+// with no callback of ours, so generations are not trusted from now on (until
+// restart) and revalidation always reads the key table.
+void shared_distrust_generations();
 // cache_flush(): wipes the shared table and tells every backend to drop its
 // own cache at its next statement.
 void shared_flush();

@@ -74,7 +74,7 @@ static void xact_cb(XactEvent event, void*) {
       if (g_pending) wipe_ring();
       g_pending = false;
       // (A prepared destroy wipes shared copies when backends revalidate.)
-      at_abort_forget_destroyed();
+      at_prepare_key_changes();
       fold_counters();
       break;
     case XACT_EVENT_COMMIT:

@@ -109,6 +109,24 @@ q "SELECT orgcrypt.destroy_org_keys('org9')" >/dev/null
 oc_expect_match "a destroyed org is refused by a new session (no shared copy)" "keys of organization \"org9\" were destroyed" \
   "$(q "SELECT orgcrypt.decrypt_for_org('org9', v) FROM vals WHERE org = 9 AND n = 1")"
 
+# --- revalidation without key-table reads for orgs whose keys did not change
+RES=$(oc_run "${PSQL[@]}" \
+  -c "SELECT count(*) FROM vals WHERE org BETWEEN 21 AND 40 AND n = 1 AND orgcrypt.decrypt_for_org('org' || org, v) = plain" \
+  -c "\\! $OC_PGBIN/psql -X -q -At -h $OC_HOST -p $OC_PORT -U postgres -d postgres -c \"SELECT orgcrypt.rotate_org_dek('org21')\" >/dev/null" \
+  -c "SELECT misses FROM orgcrypt.cache_stats" \
+  -c "SELECT count(*) FROM vals WHERE org BETWEEN 21 AND 40 AND n = 1 AND orgcrypt.decrypt_for_org('org' || org, v) = plain" \
+  -c "SELECT misses FROM orgcrypt.cache_stats" \
+  -c "SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('org21', 'x'))" \
+  -c "UPDATE orgcrypt.org_dek SET state = state WHERE false" \
+  -c "SELECT misses FROM orgcrypt.cache_stats" \
+  -c "SELECT count(*) FROM vals WHERE org BETWEEN 21 AND 40 AND n = 1 AND orgcrypt.decrypt_for_org('org' || org, v) = plain" \
+  -c "SELECT misses FROM orgcrypt.cache_stats" 2>&1)
+L=($RES)
+# (the \! line prints nothing: L = count, misses, count, misses, version, misses, count, misses)
+oc_expect "after another session rotated org21, only org21's key state is read again" "1" "$(( L[3] - L[1] ))"
+oc_expect "and the rotation is seen at the next statement" "20|20|2" "${L[0]}|${L[2]}|${L[4]}"
+oc_expect "a manual change to the key table makes every org's state be read again" "20" "$(( L[7] - L[5] ))"
+
 # --- pgbench: 8 clients (and 1, 2, 4) encrypt and decrypt for 100 orgs while
 # another session rotates one org every 100 ms for 30 s (and flushes every
 # cache every 5 s: flush under load)
