@@ -35,6 +35,10 @@ struct DekSlot {
   DekRow row;
   std::unique_ptr<AesGcm> key;  // set once unwrapped
   std::int64_t unwrapped_at = 0;  // microseconds, for the TTL
+  // Digest of the wrapped DEK that names it in the shared cache (computed
+  // once, on the first shared lookup).
+  bool tag_set = false;
+  std::uint8_t tag[8] = {};
 };
 
 // Unwraps a row's DEK through the provider named in the row, after checking

@@ -168,16 +168,17 @@ void fold_counters() {
 }
 
 AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot) {
-  uint8 tag[DekKey::kTagLen];
-  {
+  static_assert(sizeof slot.tag == DekKey::kTagLen, "tag length");
+  if (!slot.tag_set) {
     ErrInfo err;
     if (!cxx_call(err, [&]() {
           Bytes d = sha256(ByteView(slot.row.wrapped));
-          memcpy(tag, d.data(), sizeof tag);
+          memcpy(slot.tag, d.data(), sizeof slot.tag);
         }))
       raise_error(err);
+    slot.tag_set = true;
   }
-  DekKey key = make_key(org_db, slot.row.version, tag);
+  DekKey key = make_key(org_db, slot.row.version, slot.tag);
   SharedDekTable* t = s_state->table;
   uint8 dek[32];
   int64 at = 0;
@@ -193,7 +194,10 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
     LWLockAcquire(s_state->lock, LW_SHARED);
     SharedDekTable::Result r = t->lookup(key, now, ttl_us(), kFailHoldUs, dek, &at, st, msg);
     LWLockRelease(s_state->lock);
-    if (r == SharedDekTable::Result::Hit) break;
+    if (r == SharedDekTable::Result::Hit) {
+      g_counters.hits++;  // served by the shared level
+      break;
+    }
     if (r == SharedDekTable::Result::Failed) {
       ConditionVariableCancelSleep();
       ErrInfo err;

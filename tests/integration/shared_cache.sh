@@ -49,6 +49,11 @@ if [ "$W" -ge 1 ]; then oc_ok "the other sessions waited for the leader ($W wait
 MS=$(( (T1 - T0) / 1000000 ))
 if [ "$MS" -lt 4000 ]; then oc_ok "wall time ${MS} ms: close to one 1 s unwrap, not 8"; else oc_fail "wall time ${MS} ms for 8 sessions"; fi
 
+# a new session finds the DEK in shared memory: a hit, no provider call
+H0=$(stat hits); P0=$(stat provider_calls)
+oc_expect "a new session decrypts from the shared level" "cold value" "$(q "SELECT orgcrypt.decrypt_for_org('cold', v) FROM vals WHERE org = 1000")"
+oc_expect "that lookup counts as a hit (any level) and calls no provider" "1|0" "$(( $(stat hits) - H0 ))|$(( $(stat provider_calls) - P0 ))"
+
 # --- a cancelled leader: its slot is cleared and a waiter takes over
 P0=$(stat provider_calls)
 oc_run "${PSQL[@]}" -c "SET orgcrypt.debug_unwrap_delay_ms = 5000" -c "SET statement_timeout = '700ms'" \
