@@ -20,7 +20,11 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
+#else
+#include "pgstat.h"  // PG_WAIT_EXTENSION before PG 14
+#endif
 }
 
 #include "shared_cache.hpp"
