@@ -17,6 +17,7 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include "ascii.hpp"
 #include "envelope.hpp"
 
 using namespace orgcrypt;
@@ -97,20 +98,6 @@ bytea* open_args(FunctionCallInfo fcinfo, OrgName* org, Context* ctx, Kind* kind
   return open_value(*org, env, *ctx, kind);
 }
 
-// True if every byte is 0x01..0x7F: valid UTF-8 without NUL (the common
-// case, checked 8 bytes at a time; anything else takes pg_verify_mbstr).
-inline bool plain_ascii(const char* p, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    if ((w & 0x8080808080808080ULL) || ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) return false;
-  }
-  for (; i < n; i++)
-    if (p[i] == 0 || (p[i] & 0x80)) return false;
-  return true;
-}
-
 void wipe_and_free(bytea* b) {
   OPENSSL_cleanse(VARDATA(b), VARSIZE(b) - VARHDRSZ);
   pfree(b);
@@ -157,7 +144,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
   int enc = GetDatabaseEncoding();
   // Sealed as UTF-8: check it, then convert to the database encoding.
   // (pg_verify_mbstr rejects NUL bytes too.)
-  if (!plain_ascii(p, n) && !pg_verify_mbstr(PG_UTF8, p, n, true)) {
+  if (!plain_ascii(p, (size_t)n) && !pg_verify_mbstr(PG_UTF8, p, n, true)) {
     wipe_and_free(pt);
     ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
                     errmsg("decrypted value is not valid UTF-8 text"),
