@@ -30,6 +30,12 @@ static std::string org_str(ByteView org) { return std::string(reinterpret_cast<c
 OrgState& KeyRing::load(ByteView org, std::vector<DekRow>&& rows, std::uint64_t epoch) {
   gen_++;
   std::string k = org_str(org);
+  // Bound the metadata a backend keeps: past max_orgs(), start over (every
+  // org's state is re-read from the key table when next used).
+  if (orgs_.size() >= max_orgs() && orgs_.find(k) == orgs_.end()) {
+    stats_.evictions += live_keys_;
+    clear();
+  }
   OrgState& st = orgs_[k];
   for (auto& kv : st.versions)
     if (kv.second.key) live_keys_--;

@@ -107,6 +107,9 @@ class KeyRing {
   std::uint64_t generation() const { return gen_; }
 
   std::size_t entries() const { return live_keys_; }
+  std::size_t orgs() const { return orgs_.size(); }
+  // Org metadata kept at most (a session touching more orgs re-reads them).
+  std::size_t max_orgs() const { return 8 * capacity_; }
   std::size_t capacity() const { return capacity_; }
   KeyRingStats& stats() { return stats_; }
 

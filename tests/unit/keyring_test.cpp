@@ -358,3 +358,20 @@ TEST_F(KeyRingTest, CapacityEvictionIsCounted) {
   EXPECT_EQ(ring.entries(), 0u);
   EXPECT_EQ(ring.find(O(orgs[0])), nullptr);
 }
+
+// A backend touching many orgs keeps a bounded amount of org metadata.
+TEST(KeyRingBound, OrgMetadataIsBounded) {
+  KeyRing ring(4);  // max_orgs() = 32
+  for (int i = 0; i < 1000; i++) {
+    std::string org = "org" + std::to_string(i);
+    std::vector<DekRow> rows(1);
+    rows[0].version = 1;
+    rows[0].state = DekState::Active;
+    rows[0].wrapped = Bytes(40, 1);
+    rows[0].kek_uri = "file:/nonexistent";
+    OrgState& st = ring.load(ByteView(org), std::move(rows), 1);
+    EXPECT_EQ(st.active, 1u);
+    ASSERT_LE(ring.orgs(), ring.max_orgs());
+  }
+  EXPECT_GT(ring.orgs(), 0u);
+}
