@@ -114,6 +114,15 @@ void shmem_startup() {
 
 void on_exit_cb(int, Datum) { shared_abandon_flights(); }
 
+// Runs f(table) under the cache lock. The table's methods allocate nothing
+// and throw nothing, so no error can escape while the lock is held.
+template <typename F>
+void with_table(LWLockMode mode, F f) {
+  LWLockAcquire(s_state->lock, mode);
+  f(*s_state->table);
+  LWLockRelease(s_state->lock);
+}
+
 DekKey make_key(const ByteView& org_db, uint32 version, const uint8* tag = nullptr) {
   return DekKey::make(MyDatabaseId, key_table_oid(), org_db.data, org_db.size, version, tag);
 }
@@ -263,42 +272,34 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
 void shared_wipe_org(const ByteView& org_db) {
   if (!s_state) return;
   DekKey key = make_key(org_db, 0);
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->wipe_org(key);
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [&](SharedDekTable& t) { t.wipe_org(key); });
 }
 
 void shared_wipe_version(const ByteView& org_db, uint32 version) {
   if (!s_state) return;
   DekKey key = make_key(org_db, version);
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->wipe_version(key);
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [&](SharedDekTable& t) { t.wipe_version(key); });
 }
 
 bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen) {
   if (!s_state || pg_atomic_read_u32(&s_state->gens_untrusted) || RecoveryInProgress()) return false;
   DekKey key = make_key(org_db, 0);
-  LWLockAcquire(s_state->lock, LW_SHARED);
-  *org_gen = s_state->table->org_generation(key);
-  *global_gen = s_state->table->global_generation();
-  LWLockRelease(s_state->lock);
+  with_table(LW_SHARED, [&](SharedDekTable& t) {
+    *org_gen = t.org_generation(key);
+    *global_gen = t.global_generation();
+  });
   return true;
 }
 
 void shared_touch_org(const ByteView& org_db) {
   if (!s_state) return;
   DekKey key = make_key(org_db, 0);
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->touch_org(key);
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [&](SharedDekTable& t) { t.touch_org(key); });
 }
 
 void shared_touch_all() {
   if (!s_state) return;
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->touch_all();
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [](SharedDekTable& t) { t.touch_all(); });
 }
 
 void shared_distrust_generations() {
@@ -307,9 +308,7 @@ void shared_distrust_generations() {
 
 void shared_flush() {
   if (!s_state) return;
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->flush();
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [](SharedDekTable& t) { t.flush(); });
   pg_atomic_fetch_add_u64(&s_state->flush_gen, 1);
 }
 
@@ -323,21 +322,19 @@ bool shared_flush_pending() {
 
 void shared_abandon_flights() {
   if (!s_state || !s_flight_active) return;
-  LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-  s_state->table->abandon_flights(MyProcPid);
-  LWLockRelease(s_state->lock);
+  with_table(LW_EXCLUSIVE, [](SharedDekTable& t) { t.abandon_flights(MyProcPid); });
   ConditionVariableBroadcast(&s_state->cv);
   s_flight_active = false;
 }
 
 void shared_stats(SharedStats* out) {
   fold_counters();
-  LWLockAcquire(s_state->lock, LW_SHARED);
-  out->capacity = s_state->table->capacity();
-  out->entries = s_state->table->entries();
-  out->evictions = (int64)s_state->table->counters().evictions;
-  out->expirations = (int64)s_state->table->counters().expirations;
-  LWLockRelease(s_state->lock);
+  with_table(LW_SHARED, [&](SharedDekTable& t) {
+    out->capacity = t.capacity();
+    out->entries = t.entries();
+    out->evictions = (int64)t.counters().evictions;
+    out->expirations = (int64)t.counters().expirations;
+  });
   out->hits = (int64)pg_atomic_read_u64(&s_state->hits);
   out->misses = (int64)pg_atomic_read_u64(&s_state->misses);
   out->provider_calls = (int64)pg_atomic_read_u64(&s_state->provider_calls);
