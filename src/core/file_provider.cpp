@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "aead.hpp"
@@ -30,23 +31,23 @@ bool is_b64(std::uint8_t c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
+// Reads and parses its key file at most once: the first call that needs the
+// key loads it, and every later call on this object (fingerprint, wrap,
+// unwrap, validate) uses those same bytes, or rethrows the same error. A key
+// file replaced between a fingerprint() and a wrap() therefore cannot give a
+// fingerprint of one key and a wrap under another. A replaced file is seen by
+// the next provider object (each operation opens its own). The cached key is
+// a SecretBytes: wiped when the provider is destroyed.
 class FileProvider final : public KeyProvider {
  public:
   explicit FileProvider(std::string uri) : uri_(std::move(uri)), path_(uri_.substr(5)) {}
   const std::string& uri() const override { return uri_; }
-  void validate() override { (void)load(); }
-  Bytes fingerprint() override {
-    SecretBytes k = load();
-    return kek_fingerprint(ByteView(k));
-  }
-  Bytes wrap(ByteView dek, ByteView aad) override {
-    SecretBytes k = load();
-    return keywrap_with_aad(ByteView(k), dek, aad);
-  }
+  void validate() override { (void)key(); }
+  Bytes fingerprint() override { return kek_fingerprint(ByteView(key())); }
+  Bytes wrap(ByteView dek, ByteView aad) override { return keywrap_with_aad(ByteView(key()), dek, aad); }
   SecretBytes unwrap(ByteView blob, ByteView aad) override {
-    SecretBytes k = load();
     SecretBytes dek;
-    if (!keyunwrap_with_aad(ByteView(k), blob, aad, dek))
+    if (!keyunwrap_with_aad(ByteView(key()), blob, aad, dek))
       throw Error(sqlstate::kSystemError, "master key file \"" + path_ + "\" could not unwrap a DEK",
                   "The wrapped DEK does not authenticate under this key for this organization and version.");
     return dek;
@@ -55,6 +56,21 @@ class FileProvider final : public KeyProvider {
  private:
   [[noreturn]] void fail(const std::string& msg, const std::string& hint = {}) const {
     throw Error(sqlstate::kSystemError, msg, {}, hint);
+  }
+
+  // The key, loaded on first use. A failed load is remembered too, so the
+  // file is read at most once per provider object.
+  const SecretBytes& key() {
+    if (!loaded_) {
+      try {
+        key_ = load();
+      } catch (const Error& e) {
+        error_ = std::make_unique<Error>(e);
+      }
+      loaded_ = true;
+    }
+    if (error_) throw Error(*error_);
+    return key_;
   }
 
   SecretBytes load() const {
@@ -103,6 +119,9 @@ class FileProvider final : public KeyProvider {
 
   std::string uri_;
   std::string path_;
+  bool loaded_ = false;
+  SecretBytes key_;               // wiped on destruction (CleansingAllocator)
+  std::unique_ptr<Error> error_;  // the error of the one load, if it failed
 };
 
 }  // namespace

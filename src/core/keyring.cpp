@@ -108,8 +108,11 @@ AesGcm& KeyRing::install(DekSlot& slot, ByteView dek, std::int64_t unwrapped_at)
   return *slot.key;
 }
 
-SecretBytes unwrap_row(ByteView org, const DekRow& row) {
-  std::unique_ptr<KeyProvider> p = open_provider(row.kek_uri);
+SecretBytes unwrap_row(ByteView org, const DekRow& row, const OpenProvider& open) {
+  std::unique_ptr<KeyProvider> p = open(row.kek_uri);
+  if (!p)
+    throw Error(sqlstate::kSystemError, "could not open the key provider \"" + row.kek_uri + "\"",
+                "The provider factory returned no provider.");
   if (!row.kek_fp.empty()) {
     Bytes fp = p->fingerprint();
     if (fp != row.kek_fp)

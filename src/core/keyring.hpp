@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "aead.hpp"
+#include "provider.hpp"
 #include "secure.hpp"
 
 namespace orgcrypt {
@@ -41,9 +42,10 @@ struct DekSlot {
   std::uint8_t tag[8] = {};
 };
 
-// Unwraps a row's DEK through the provider named in the row, after checking
-// the KEK fingerprint (58000 on any provider failure).
-SecretBytes unwrap_row(ByteView org_utf8, const DekRow& row);
+// Unwraps a row's DEK through a fresh provider for the URI named in the row
+// (opened with `open`), after checking the KEK fingerprint (58000 on any
+// provider failure).
+SecretBytes unwrap_row(ByteView org_utf8, const DekRow& row, const OpenProvider& open = open_provider);
 
 struct OrgState {
   std::uint64_t epoch = 0;      // invalidation epoch this metadata is valid for

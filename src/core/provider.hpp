@@ -2,6 +2,7 @@
 // a URI; the registry maps the URI scheme to a factory. Adding a provider is
 // one new file plus one registry line (registry.cpp).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -9,6 +10,9 @@
 
 namespace orgcrypt {
 
+// A provider object holds the KEK it reads for as long as it lives: every
+// call on one object works with the same key (the file: provider reads its
+// file once). Open a new object to see a replaced key.
 class KeyProvider {
  public:
   virtual ~KeyProvider() = default;
@@ -34,6 +38,11 @@ std::string uri_scheme(const std::string& uri);
 // Opens a provider for uri; throws Error 58000 for an unknown scheme or a
 // malformed URI. Does not touch the key yet (validate/wrap/unwrap do).
 std::unique_ptr<KeyProvider> open_provider(const std::string& uri);
+
+// How core code opens providers: open_provider by default; tests inject
+// fakes. Must return a provider or throw (a null result is treated as a
+// provider failure, 58000).
+using OpenProvider = std::function<std::unique_ptr<KeyProvider>(const std::string& uri)>;
 
 // Checks only the syntax of a URI; returns "" if fine, else the reason.
 std::string check_uri_syntax(const std::string& uri);

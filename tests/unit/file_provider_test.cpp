@@ -268,17 +268,77 @@ TEST_F(FileProviderTest, WrapUnwrapRoundTripAndBinding) {
   Bytes plain = aes_key_wrap(ByteView(key_), ByteView(dek), false);
   expect_error(kSys, [&] { p->unwrap(ByteView(plain), ByteView(aad)); }, "no digest");
 
-  // The key file is replaced by another key: unwrap fails, fingerprint changes.
+  // The key file is replaced by another key. This provider object read its
+  // key once and keeps it: same fingerprint, and it still unwraps.
   Bytes fp1 = p->fingerprint();
   write_file(path, tohex(test_key(2)) + "\n", 0600);
-  std::string m3 = expect_error(kSys, [&] { p->unwrap(ByteView(blob), ByteView(aad)); }, "replaced key");
+  EXPECT_EQ(p->fingerprint(), fp1);
+  SecretBytes same = p->unwrap(ByteView(blob), ByteView(aad));
+  EXPECT_EQ(Bytes(same.begin(), same.end()), dek);
+  // A new provider object sees the replacement: unwrap fails, fingerprint
+  // changes.
+  auto p2 = open_provider(uri(path));
+  std::string m3 = expect_error(kSys, [&] { p2->unwrap(ByteView(blob), ByteView(aad)); }, "replaced key");
   expect_no_key(m3, key_);
   expect_no_key(m3, test_key(2));
-  EXPECT_NE(p->fingerprint(), fp1);
-  // And back: the provider reads the file each time.
+  EXPECT_NE(p2->fingerprint(), fp1);
+  EXPECT_EQ(p2->fingerprint(), kek_fingerprint(ByteView(test_key(2))));
+  // And back: the next new object reads the original key again.
   write_file(path, hex_, 0600);
-  SecretBytes again = p->unwrap(ByteView(blob), ByteView(aad));
+  auto p3 = open_provider(uri(path));
+  EXPECT_EQ(p3->fingerprint(), fp1);
+  SecretBytes again = p3->unwrap(ByteView(blob), ByteView(aad));
   EXPECT_EQ(Bytes(again.begin(), again.end()), dek);
+}
+
+// Security: creating a DEK used to read the key file twice, once for the
+// fingerprint and once for the wrap, so a file replaced in between recorded
+// the fingerprint of one key with a wrap under the other (and the DEK was
+// lost). One provider object now reads its file once: fingerprint() and
+// wrap() always describe the same key.
+TEST_F(FileProviderTest, OneObjectReadsItsKeyFileOnce) {
+  std::string path = dir_.file("k");
+  write_file(path, testutil::str_of(key_), 0600);
+  auto p = open_provider(uri(path));
+  const Bytes fp = p->fingerprint();
+  EXPECT_EQ(fp, kek_fingerprint(ByteView(key_)));
+
+  // Replaced between fingerprint() and wrap().
+  const Bytes other = test_key(2);
+  write_file(path, tohex(other), 0600);
+  Bytes dek = test_key(50);
+  std::string org = "acme";
+  Bytes aad = wrap_aad(ByteView(org), 3);
+  Bytes blob = p->wrap(ByteView(dek), ByteView(aad));
+  SecretBytes out;
+  ASSERT_TRUE(keyunwrap_with_aad(ByteView(key_), ByteView(blob), ByteView(aad), out))
+      << "the wrap must be under the key the fingerprint describes";
+  EXPECT_EQ(Bytes(out.begin(), out.end()), dek);
+  EXPECT_FALSE(keyunwrap_with_aad(ByteView(other), ByteView(blob), ByteView(aad), out));
+  EXPECT_EQ(p->fingerprint(), fp);
+
+  // Even a removed file does not matter to this object any more.
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  EXPECT_NO_THROW(p->validate());
+  EXPECT_EQ(p->fingerprint(), fp);
+  EXPECT_EQ(p->wrap(ByteView(dek), ByteView(aad)), blob);
+  // A new object does see it.
+  expect_error(kSys, [&] { open_provider(uri(path))->fingerprint(); }, "removed");
+}
+
+// A failed read is remembered as well: the object never reads a second time,
+// so it cannot fail one call and succeed the next with a different file.
+TEST_F(FileProviderTest, FailedReadIsRememberedByTheObject) {
+  std::string path = dir_.file("k");
+  auto p = open_provider(uri(path));
+  std::string m1 = expect_error(kSys, [&] { p->fingerprint(); }, "missing");
+  write_file(path, hex_, 0600);
+  std::string m2 = expect_error(kSys, [&] { p->fingerprint(); }, "still missing for this object");
+  EXPECT_EQ(m1, m2);
+  Bytes dek(32, 1), aad(4, 2);
+  expect_error(kSys, [&] { p->wrap(ByteView(dek), ByteView(aad)); }, "wrap");
+  expect_error(kSys, [&] { p->validate(); }, "validate");
+  EXPECT_EQ(open_provider(uri(path))->fingerprint(), kek_fingerprint(ByteView(key_)));
 }
 
 TEST(ProviderUri, Syntax) {

@@ -1,0 +1,33 @@
+// Creating a wrapped DEK: wrap once, verify before writing.
+//
+// One provider object takes the KEK fingerprint and wraps the new DEK (so
+// both describe the same key, even if the key behind the URI is replaced
+// meanwhile); then the row that would be stored is unwrapped again exactly as
+// a later reader will (unwrap_row: a fresh provider, fingerprint check,
+// unwrap) and compared with the DEK. Only a DEK that passed this check may be
+// written to the key table: a new key can never be unrecoverable.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "provider.hpp"
+#include "secure.hpp"
+
+namespace orgcrypt {
+
+struct NewDek {
+  SecretBytes dek;  // 32 random bytes, wiped when freed
+  Bytes wrapped;    // the wrapped DEK to store (key table column wrapped)
+  Bytes kek_fp;     // fingerprint of the KEK that wrapped it (kek_fingerprint)
+};
+
+// Creates version `version` of org's DEK, wrapped by the KEK at uri with
+// wrap_aad(org_utf8, version), and verified as above. Throws Error 58000 for
+// any provider failure while wrapping, and Error 58000 "the key provider
+// \"<uri>\" did not return the data key it wrapped: the new key was not
+// stored" if the verification fails (unwrap error, fingerprint mismatch or
+// different bytes). Messages never contain key bytes.
+NewDek create_wrapped_dek(const std::string& uri, ByteView org_utf8, std::uint32_t version,
+                          const OpenProvider& open = open_provider);
+
+}  // namespace orgcrypt
