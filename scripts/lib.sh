@@ -57,8 +57,10 @@ oc_ensure_user() {
   fi
 }
 
-# Runs a command as the server user.
-oc_run() { if oc_as_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# Runs a command as the server user, from a directory it can enter (the
+# checkout may sit in a private directory, e.g. a clone under /root): paths
+# given to it must be absolute, and files it reads must be readable by it.
+oc_run() { if oc_as_root; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 oc_free_port() {
   local p

@@ -17,6 +17,22 @@ SELECT pg_temp.err(format('SELECT set_byte(%L::orgcrypt.ciphertext::bytea, 3, 9)
 SELECT pg_temp.err(format('SELECT set_byte(%L::orgcrypt.ciphertext::bytea, 4, 7)::orgcrypt.ciphertext', :'c'));
 SELECT pg_temp.err(format('SELECT overlay(%L::orgcrypt.ciphertext::bytea placing %L::bytea from 6)::orgcrypt.ciphertext', :'c', '\x00000000'));
 SELECT pg_temp.err($q$SELECT orgcrypt.dek_version('\x4f43'::bytea::orgcrypt.ciphertext)$q$);
+-- the text form is RFC 4648 base64: padding only at the end, unused bits
+-- zero, whitespace ignored anywhere ('Zg==' decodes to one byte, which the
+-- envelope check then refuses; the others do not decode at all)
+SELECT pg_temp.err($q$SELECT 'Zg=='::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err($q$SELECT E' Z\ng=\r\n=\t'::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err($q$SELECT 'Zh=='::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err($q$SELECT 'Zg==Zg=='::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err($q$SELECT 'Zg='::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err($q$SELECT 'Z-g_'::orgcrypt.ciphertext$q$);
+SELECT pg_temp.err(format('SELECT %L::orgcrypt.ciphertext', overlay(:'c' placing '=' from 9 for 1)));
+-- line-wrapped base64 as PostgreSQL's encode() writes it decodes
+SELECT orgcrypt.encrypt_for_org('err-a', repeat('long plaintext ', 10), 'ctx') AS c_long \gset
+SELECT position(E'\n' in encode(:'c_long'::orgcrypt.ciphertext::bytea, 'base64')) > 0 AS encode_wraps_lines,
+       orgcrypt.decrypt_for_org('err-a', encode(:'c_long'::orgcrypt.ciphertext::bytea, 'base64')::orgcrypt.ciphertext, 'ctx')
+         = repeat('long plaintext ', 10) AS wrapped_base64_decrypts,
+       encode(:'c_long'::orgcrypt.ciphertext::bytea, 'base64')::orgcrypt.ciphertext::text = :'c_long' AS output_is_unwrapped;
 
 -- XX001: tampered bytes, wrong org, wrong context (one message)
 SELECT pg_temp.err(format('SELECT orgcrypt.decrypt_for_org(%L, set_byte(%L::orgcrypt.ciphertext::bytea, 30, get_byte(%L::orgcrypt.ciphertext::bytea, 30) # 1)::orgcrypt.ciphertext, %L)', 'err-a', :'c', :'c', 'ctx'));

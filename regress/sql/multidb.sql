@@ -31,19 +31,28 @@ SELECT convert_to(orgcrypt.decrypt_for_org('shared-name', :'c_latin'), 'LATIN1')
 SELECT pg_temp.err(format('SELECT orgcrypt.decrypt_for_org(%L, %L)', 'shared-name', :'c_euro'));
 SELECT orgcrypt.decrypt_for_org('latin1-ascii', orgcrypt.encrypt_for_org('latin1-ascii', 'plain ascii')) AS latin1_ascii,
        orgcrypt.decrypt_for_org('latin1-ascii', orgcrypt.encrypt_for_org('latin1-ascii', '')) = '' AS latin1_empty;
+-- one rule for the org length in every encoding: 1 to 255 bytes of UTF-8
+-- (127 'é' are 254 bytes of UTF-8; 128 are 256)
+SELECT orgcrypt.create_org_key(repeat(convert_from('\xe9'::bytea, 'LATIN1'), 127)) AS latin1_254_utf8_bytes;
+SELECT pg_temp.err(format('SELECT orgcrypt.create_org_key(%L)', repeat(convert_from('\xe9'::bytea, 'LATIN1'), 128)));
+SELECT pg_temp.err(format('SELECT orgcrypt.encrypt_for_org(%L, %L)', repeat(convert_from('\xe9'::bytea, 'LATIN1'), 200), 'x'));
 -- LATIN1 org names and plaintexts are bound as UTF-8
 SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'),
          orgcrypt.encrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), convert_from('\xe9'::bytea, 'LATIN1'))) =
        convert_from('\xe9'::bytea, 'LATIN1') AS latin1_roundtrip;
 
--- SQL_ASCII: bytes that are not valid UTF-8 are sealed as they are; reading
--- them back as text is 22021, as bytea works
+-- SQL_ASCII: text that is not valid UTF-8 is refused when it is encrypted
+-- (22021): plaintext, org and context; whatever encrypts also decrypts.
+-- Valid UTF-8 text and any bytea work.
 \c orgcrypt_regress_ascii
 CREATE EXTENSION orgcrypt;
 \i regress/sql/err_helper.psql
-SELECT orgcrypt.encrypt_for_org('ascii-org', convert_from('\x41ff42'::bytea, 'SQL_ASCII')) AS c_bad \gset
-SELECT pg_temp.err(format('SELECT orgcrypt.decrypt_for_org(%L, %L)', 'ascii-org', :'c_bad'));
-SELECT orgcrypt.decrypt_for_org_bytea('ascii-org', :'c_bad') AS raw_bytes;
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('ascii-org', convert_from('\x41ff42'::bytea, 'SQL_ASCII'))$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org(convert_from('\x41ff'::bytea, 'SQL_ASCII'), 'x')$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('ascii-org', 'x', convert_from('\xff'::bytea, 'SQL_ASCII'))$q$);
+SELECT orgcrypt.decrypt_for_org('ascii-org', orgcrypt.encrypt_for_org('ascii-org', convert_from('\x67c3bc'::bytea, 'SQL_ASCII')))
+       = convert_from('\x67c3bc'::bytea, 'SQL_ASCII') AS utf8_roundtrip;
+SELECT orgcrypt.decrypt_for_org_bytea('ascii-org', orgcrypt.encrypt_for_org('ascii-org', '\x41ff42'::bytea)) AS raw_bytes;
 
 \c regression
 DROP DATABASE orgcrypt_regress_other;

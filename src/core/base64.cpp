@@ -7,7 +7,7 @@ namespace orgcrypt {
 
 namespace {
 
-const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // Decoding classes: 0..63 a digit's value, else one of these.
 constexpr std::int8_t kInvalid = -1;

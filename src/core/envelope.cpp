@@ -36,19 +36,12 @@ void check_org(std::size_t org_len) {
 }
 
 namespace {
-// The AAD of a value: written into a stack buffer when it fits (always, but
-// for contexts over ~200 bytes), else into the reusable string.
-constexpr std::size_t kAadStack = 512;
-ByteView make_aad(std::uint8_t* stack, std::string& spill, const std::uint8_t* header, ByteView org,
-                  const Context& ctx) {
-  std::size_t need = kHeaderLen + 4 + org.size + 1 + (ctx.present ? 4 + ctx.bytes.size : 0);
-  if (need > kAadStack) {
-    build_aad(spill, header, org, ctx);
-    return ByteView(spill);
-  }
-  std::uint8_t* p = stack;
-  std::memcpy(p, header, kHeaderLen);
-  p += kHeaderLen;
+// The one AAD encoder: header || u32be(len(org)) || org || has_context
+// [|| u32be(len(context)) || context].
+std::size_t aad_size(ByteView org, const Context& ctx) {
+  return kHeaderLen + 4 + org.size + 1 + (ctx.present ? 4 + ctx.bytes.size : 0);
+}
+void write_aad(std::uint8_t* p, const std::uint8_t* header, ByteView org, const Context& ctx) {
   auto put32 = [&p](std::size_t v) {
     p[0] = static_cast<std::uint8_t>(v >> 24);
     p[1] = static_cast<std::uint8_t>(v >> 16);
@@ -56,6 +49,8 @@ ByteView make_aad(std::uint8_t* stack, std::string& spill, const std::uint8_t* h
     p[3] = static_cast<std::uint8_t>(v);
     p += 4;
   };
+  std::memcpy(p, header, kHeaderLen);
+  p += kHeaderLen;
   put32(org.size);
   if (org.size) std::memcpy(p, org.data, org.size);
   p += org.size;
@@ -63,23 +58,26 @@ ByteView make_aad(std::uint8_t* stack, std::string& spill, const std::uint8_t* h
   if (ctx.present) {
     put32(ctx.bytes.size);
     if (ctx.bytes.size) std::memcpy(p, ctx.bytes.data, ctx.bytes.size);
-    p += ctx.bytes.size;
   }
-  return ByteView(stack, static_cast<std::size_t>(p - stack));
+}
+// The AAD of a value: written into a stack buffer when it fits (always, but
+// for contexts over ~200 bytes), else into the reusable string.
+constexpr std::size_t kAadStack = 512;
+ByteView make_aad(std::uint8_t* stack, std::string& spill, const std::uint8_t* header, ByteView org,
+                  const Context& ctx) {
+  if (aad_size(org, ctx) > kAadStack) {
+    build_aad(spill, header, org, ctx);
+    return ByteView(spill);
+  }
+  write_aad(stack, header, org, ctx);
+  return ByteView(stack, aad_size(org, ctx));
 }
 }  // namespace
 
 void build_aad(std::string& out, const std::uint8_t* header, ByteView org, const Context& ctx) {
-  out.clear();
-  out.append(reinterpret_cast<const char*>(header), kHeaderLen);
-  append_u32be(out, static_cast<std::uint32_t>(org.size));
-  out.append(reinterpret_cast<const char*>(org.data), org.size);
-  out.push_back(ctx.present ? 1 : 0);
-  if (ctx.present) {
-    if (ctx.bytes.size > 0xFFFFFFFFu) throw Error(sqlstate::kInvalidParameter, "context too long");
-    append_u32be(out, static_cast<std::uint32_t>(ctx.bytes.size));
-    out.append(reinterpret_cast<const char*>(ctx.bytes.data), ctx.bytes.size);
-  }
+  if (ctx.present && ctx.bytes.size > 0xFFFFFFFFu) throw Error(sqlstate::kInvalidParameter, "context too long");
+  out.resize(aad_size(org, ctx));
+  write_aad(reinterpret_cast<std::uint8_t*>(&out[0]), header, org, ctx);
 }
 
 void seal(AesGcm& key, NonceSource& nonces, std::string& aad_buf, Kind kind, std::uint32_t dek_version,

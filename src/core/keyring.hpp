@@ -61,7 +61,7 @@ struct OrgState {
 };
 
 struct KeyRingStats {
-  std::uint64_t hits = 0, misses = 0, provider_calls = 0, evictions = 0, expirations = 0, waits = 0;
+  std::uint64_t hits = 0, misses = 0, provider_calls = 0, evictions = 0, expirations = 0;
 };
 
 class KeyRing {

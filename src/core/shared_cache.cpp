@@ -111,11 +111,6 @@ SharedDekTable::Entry* SharedDekTable::entries_array() const {
   return reinterpret_cast<Entry*>(base + entries_off_);
 }
 
-const void* SharedDekTable::key_region(std::size_t* len) const {
-  *len = std::size_t{nentries_} * sizeof(Entry);
-  return entries_array();
-}
-
 std::size_t SharedDekTable::gen_bucket(const DekKey& k) { return org_key_hash(k) % kGenBuckets; }
 
 SharedDekTable* SharedDekTable::init(void* region, std::uint32_t capacity, std::uint32_t nprocs) {

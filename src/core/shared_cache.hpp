@@ -166,8 +166,6 @@ class SharedDekTable {
   std::uint32_t nprocs() const { return nprocs_; }
   std::uint32_t entries() const { return stored_; }
   const Counters& counters() const { return counters_; }
-  // The entries' bytes (for mlock / MADV_DONTDUMP).
-  const void* key_region(std::size_t* len) const;
 
   // Tests: index slots, list nodes and shifted slots visited by the last
   // wipe_org / wipe_version / flush / abandon_flights.

@@ -1,5 +1,7 @@
 // SQL-callable functions: read arguments, call core, build the result.
+#include "pg/args.hpp"
 #include "pg/guard.hpp"
+#include "pg/keyops.hpp"
 #include "pg/keystore.hpp"
 #include "pg/shmem.hpp"
 #include "pg/state.hpp"
@@ -38,26 +40,6 @@ PG_FUNCTION_INFO_V1(orgcrypt_key_table_changed);
 }
 
 namespace {
-
-// Text in the database encoding -> UTF-8 bytes (no copy in a UTF-8 database).
-ByteView text_utf8(text* t) {
-  const char* p = VARDATA_ANY(t);
-  int len = (int)VARSIZE_ANY_EXHDR(t);
-  int enc = GetDatabaseEncoding();
-  if (enc == PG_UTF8 || enc == PG_SQL_ASCII) return ByteView(p, (size_t)len);
-  char* u = pg_server_to_any(p, len, PG_UTF8);
-  return ByteView(u, u == p ? (size_t)len : strlen(u));
-}
-
-// Optional context argument at position i (absent or NULL: no context).
-Context read_context(FunctionCallInfo fcinfo, int i) {
-  Context c;
-  if (PG_NARGS() > i && !PG_ARGISNULL(i)) {
-    c.present = true;
-    c.bytes = text_utf8(PG_GETARG_TEXT_PP(i));
-  }
-  return c;
-}
 
 bytea* seal_value(const OrgName& org, Kind kind, ByteView pt, const Context& ctx) {
   uint32_t version = 0;
@@ -110,10 +92,10 @@ extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_text(PG_FUNCTION_ARGS) {
   begin_call();
   OrgName org = read_org(PG_GETARG_DATUM(0));
   text* pt = PG_GETARG_TEXT_PP(1);
-  ByteView u = text_utf8(pt);
   Context ctx = read_context(fcinfo, 2);
+  ByteView u = to_utf8(VARDATA_ANY(pt), (int)VARSIZE_ANY_EXHDR(pt), "plaintext");
   bytea* out = seal_value(org, Kind::Text, u, ctx);
-  if (u.data != (const std::uint8_t*)VARDATA_ANY(pt)) OPENSSL_cleanse(const_cast<std::uint8_t*>(u.data), u.size);
+  wipe_converted(u, VARDATA_ANY(pt));
   PG_RETURN_BYTEA_P(out);
 }
 
@@ -141,7 +123,6 @@ extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
   }
   char* p = VARDATA(pt);
   int n = (int)(VARSIZE(pt) - VARHDRSZ);
-  int enc = GetDatabaseEncoding();
   // Sealed as UTF-8: check it, then convert to the database encoding.
   // (pg_verify_mbstr rejects NUL bytes too.)
   if (!plain_ascii(p, (size_t)n) && !pg_verify_mbstr(PG_UTF8, p, n, true)) {
@@ -150,17 +131,20 @@ extern "C" PGDLLEXPORT Datum orgcrypt_decrypt_text(PG_FUNCTION_ARGS) {
                     errmsg("decrypted value is not valid UTF-8 text"),
                     errhint("Use orgcrypt.decrypt_for_org_bytea() to read it as bytes."), errhidestmt(true)));
   }
+  int enc = GetDatabaseEncoding();
   if (enc == PG_UTF8 || enc == PG_SQL_ASCII) PG_RETURN_TEXT_P((text*)pt);
-  // pg_any_to_server raises 22P05 when a character has no equivalent.
-  // The conversion returns its input unchanged (not NUL-terminated) when
-  // there is nothing to convert.
-  char* conv = pg_any_to_server(p, n, PG_UTF8);
-  text* r = conv == p ? cstring_to_text_with_len(p, n) : cstring_to_text(conv);
-  if (conv != p) {
-    OPENSSL_cleanse(conv, strlen(conv));
-    pfree(conv);
+  // A character with no equivalent is 22P05, without quoting it; the
+  // plaintext buffer is wiped on that path too.
+  text* volatile r = nullptr;
+  PG_TRY();
+  {
+    r = utf8_to_text(p, n);
   }
-  wipe_and_free(pt);
+  PG_FINALLY();
+  {
+    wipe_and_free(pt);
+  }
+  PG_END_TRY();
   PG_RETURN_TEXT_P(r);
 }
 
@@ -242,8 +226,6 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
 extern "C" PGDLLEXPORT Datum orgcrypt_key_table_changed(PG_FUNCTION_ARGS) {
   if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "orgcrypt.key_table_changed() must be called as a trigger");
   TriggerData* td = (TriggerData*)fcinfo->context;
-  // Queued now, sent at commit (dropped on abort), WAL-logged with the commit.
-  CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
-  note_key_table_change();
+  key_table_changed(RelationGetRelid(td->tg_relation));
   return PointerGetDatum(nullptr);
 }

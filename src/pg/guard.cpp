@@ -2,7 +2,11 @@
 
 #include <cstring>
 
+#include <cstdarg>
+#include <cstdio>
+
 extern "C" {
+#include "miscadmin.h"
 #include "utils/elog.h"
 }
 
@@ -34,6 +38,29 @@ void raise_error(const ErrInfo& err) {
                   err.detail[0] ? errdetail("%s", err.detail) : 0,
                   err.hint[0] ? errhint("%s", err.hint) : 0, errhidestmt(true)));
   pg_unreachable();
+}
+
+void rethrow_hidden(MemoryContext mcxt) {
+  MemoryContextSwitchTo(mcxt);
+  ErrorData* e = CopyErrorData();
+  FlushErrorState();
+  e->hide_stmt = true;
+  ReThrowError(e);
+}
+
+void internal_error(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg_internal("orgcrypt: %s", buf), errhidestmt(true)));
+  pg_unreachable();
+}
+
+void check_interrupts_hidden() {
+  if (!INTERRUPTS_PENDING_CONDITION()) return;
+  ORGCRYPT_HIDDEN(CHECK_FOR_INTERRUPTS());
 }
 
 }  // namespace orgcrypt::pg

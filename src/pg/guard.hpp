@@ -43,6 +43,17 @@ inline bool cxx_call(ErrInfo& err, F&& f) noexcept {
 // the statement may hold plaintext.
 [[noreturn]] void raise_error(const ErrInfo& err);
 
+// Inside PG_CATCH: re-raises the error being handled (one PostgreSQL raised:
+// a cancel, an SPI error, a failed conversion) with the statement hidden,
+// since the statement may hold plaintext.
+[[noreturn]] void rethrow_hidden(MemoryContext mcxt);
+
+// An internal error (XX000), statement hidden.
+[[noreturn]] void internal_error(const char* fmt, ...) pg_attribute_printf(1, 2);
+
+// CHECK_FOR_INTERRUPTS() whose cancel error hides the statement.
+void check_interrupts_hidden();
+
 }  // namespace orgcrypt::pg
 
 // Runs a C++ block; on exception, raises it as a PostgreSQL error after the
@@ -52,4 +63,21 @@ inline bool cxx_call(ErrInfo& err, F&& f) noexcept {
     ::orgcrypt::pg::ErrInfo orgcrypt_err_;                                         \
     if (!::orgcrypt::pg::cxx_call(orgcrypt_err_, [&]() { __VA_ARGS__; }))          \
       ::orgcrypt::pg::raise_error(orgcrypt_err_);                                  \
+  } while (0)
+
+// Runs PostgreSQL code whose errors must not log the statement: any error
+// it raises is re-raised with the statement hidden. No C++ object with a
+// destructor may be alive inside.
+#define ORGCRYPT_HIDDEN(...)                                   \
+  do {                                                         \
+    MemoryContext orgcrypt_mcxt_ = CurrentMemoryContext;       \
+    PG_TRY();                                                  \
+    {                                                          \
+      __VA_ARGS__;                                             \
+    }                                                          \
+    PG_CATCH();                                                \
+    {                                                          \
+      ::orgcrypt::pg::rethrow_hidden(orgcrypt_mcxt_);          \
+    }                                                          \
+    PG_END_TRY();                                              \
   } while (0)

@@ -1,47 +1,30 @@
-// Key table access through SPI, as the key table's owner. Plain C-style code:
-// no C++ object with a destructor is alive across a PostgreSQL call here.
+// The hot path: an org's key state (backend-local first level, validated by
+// invalidations and shared generations) and its keys through every cache
+// level (backend ring, shared memory, provider). Reading and writing the key
+// table is keytable.hpp; creating, rotating and destroying keys is keyops.hpp.
 #pragma once
 #include "pg/prelude.h"
 
 #include "keyring.hpp"
+#include "pg/args.hpp"
+#include "pg/keytable.hpp"
 
 namespace orgcrypt::pg {
 
-// The org as the key table stores it (database encoding) and as AADs bind it
-// (UTF-8). In a UTF-8 database both point to the same bytes.
-struct OrgName {
-  text* db;        // text datum in the database encoding
-  ByteView bytes;  // its bytes
-  ByteView utf8;   // UTF-8 form
-};
+// The org's key state, read from the key table unless the ring holds state
+// valid for this statement (force: read it again anyway). *fresh (optional)
+// tells whether the rows were read by this call.
+OrgState* org_state(const OrgName& org, bool force = false, bool* fresh = nullptr);
 
-// Reads the org argument (detoasts, checks 1..255 bytes: 22023, converts).
-OrgName read_org(Datum d);
-
-// The org's key state, read from the key table if the ring has none valid
-// for this statement.
-OrgState* org_state(const OrgName& org);
-
-enum class KeyOp { AutoCreate, Create, Rotate, Destroy };
-
-// Serialised per org with a transaction-scoped advisory lock. Returns the new
-// version (create, rotate, auto-create) or the number of versions destroyed.
-int32 key_op(const OrgName& org, KeyOp op);
+// Loads rows just read into the ring. read_gen: the org's shared generation
+// read before the rows (0 without a shared cache); trusted: generations may
+// be used to skip later reads.
+OrgState* load_rows(const OrgName& org, const PgRowSet& rs, uint64 read_gen, bool trusted);
 
 // The key for encryption under the org's active version (auto-creating the
 // org's first key when allowed). Sets *version.
 AesGcm* active_key(const OrgName& org, uint32_t* version);
 // The key for a given version (decrypt). Never writes.
 AesGcm* version_key(const OrgName& org, uint32_t version);
-// The key for a version of a loaded org, through every cache level.
-AesGcm* get_key(const OrgName& org, OrgState* st, uint32_t version);
-
-// Destroys committed in this transaction wipe the shared copies at commit.
-void at_commit_wipe_destroyed();
-void at_abort_forget_destroyed();
-void at_prepare_key_changes();
-// Called by the key table's trigger: a change not made by key_op makes every
-// backend re-read all key state after commit.
-void note_key_table_change();
 
 }  // namespace orgcrypt::pg

@@ -17,7 +17,10 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 #if PG_VERSION_NUM >= 140000
@@ -61,9 +64,33 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 #endif
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
+// Process slots that may lead a flight (one leader marker each): every
+// backend, including background and parallel workers.
+uint32 s_nprocs = 0;
+uint32 leader_slots() {
+  if (s_nprocs == 0) {
+#if PG_VERSION_NUM >= 150000
+    s_nprocs = (uint32)MaxBackends;  // known in shmem_request_hook
+#else
+    // Before PG 15 space is requested in _PG_init, before MaxBackends is set:
+    // compute it as InitializeMaxBackends does.
+    s_nprocs = (uint32)(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders);
+#endif
+  }
+  return s_nprocs;
+}
+
+uint32 my_proc_slot() {
+#if PG_VERSION_NUM >= 170000
+  return (uint32)GetNumberFromPGProc(MyProc);
+#else
+  return (uint32)MyProc->pgprocno;
+#endif
+}
+
 size_t state_size() {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  return MAXALIGN(sizeof(SharedState)) + 2 * page + SharedDekTable::region_size((uint32)guc_cache_size);
+  return MAXALIGN(sizeof(SharedState)) + 2 * page + SharedDekTable::region_size((uint32)guc_cache_size, leader_slots());
 }
 
 void request_shmem() {
@@ -96,8 +123,8 @@ void shmem_startup() {
     pg_atomic_init_u32(&st->gens_untrusted, 0);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uintptr_t base = ((uintptr_t)st + MAXALIGN(sizeof(SharedState)) + page - 1) & ~(uintptr_t)(page - 1);
-    size_t region = SharedDekTable::region_size((uint32)guc_cache_size);
-    st->table = SharedDekTable::init((void*)base, (uint32)guc_cache_size);
+    size_t region = SharedDekTable::region_size((uint32)guc_cache_size, leader_slots());
+    st->table = SharedDekTable::init((void*)base, (uint32)guc_cache_size, leader_slots());
     // Keep the key pages out of swap and core dumps when the OS allows it.
     size_t len = (region + page - 1) & ~(page - 1);
     st->locked_bytes = mlock((void*)base, len) == 0 ? (int64)len : 0;
@@ -149,7 +176,7 @@ void debug_unwrap_delay() {
     if (left <= 0) break;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
-    CHECK_FOR_INTERRUPTS();
+    check_interrupts_hidden();
   }
 #endif
 }
@@ -180,8 +207,10 @@ void fold_counters() {
   g_counters = LocalCounters{0, 0, 0, 0, 0};
 }
 
-AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot) {
+AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot, uint64 read_gen,
+                       bool* stale) {
   static_assert(sizeof slot.tag == DekKey::kTagLen, "tag length");
+  *stale = false;
   if (!slot.tag_set) {
     ErrInfo err;
     if (!cxx_call(err, [&]() {
@@ -222,23 +251,35 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
         g_counters.waits++;
         waited = true;
       }
+      // Cancellable; a cancel here hides the statement too.
 #if PG_VERSION_NUM >= 140000
-      (void)ConditionVariableTimedSleep(&s_state->cv, 100, PG_WAIT_EXTENSION);
+      ORGCRYPT_HIDDEN((void)ConditionVariableTimedSleep(&s_state->cv, 100, PG_WAIT_EXTENSION));
 #else
-      ConditionVariableSleep(&s_state->cv, PG_WAIT_EXTENSION);
+      ORGCRYPT_HIDDEN(ConditionVariableSleep(&s_state->cv, PG_WAIT_EXTENSION));
 #endif
-      continue;
+      // A leader that is gone, or no longer working on it, is replaced below
+      // (begin_flight finds its flight orphaned).
     }
+    // A flight is bound to the key state we read: if the org's keys were
+    // changed (destroyed, flushed, wiped) since, we must read them again.
     LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
-    lead = t->begin_flight(key, MyProcPid, now, ttl_us(), kFailHoldUs);
+    SharedDekTable::Begin b = t->begin_flight(key, MyProcPid, my_proc_slot(), read_gen, now, ttl_us(), kFailHoldUs);
+    if (b == SharedDekTable::Begin::Lead) s_flight_active = true;
     LWLockRelease(s_state->lock);
-    if (lead) break;
+    if (b == SharedDekTable::Begin::Stale) {
+      ConditionVariableCancelSleep();
+      *stale = true;
+      return nullptr;
+    }
+    if (b == SharedDekTable::Begin::Lead) {
+      lead = true;
+      break;
+    }
   }
   ConditionVariableCancelSleep();
 
   if (lead) {
     // The single unwrap for this key, with no lock held.
-    s_flight_active = true;
     g_counters.provider_calls++;
     debug_unwrap_delay();  // test builds: a slow provider (a cancel here abandons the flight)
     ErrInfo err;
@@ -253,9 +294,9 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
       (void)t->complete_flight(key, MyProcPid, dek, at);
     else
       t->fail_flight(key, MyProcPid, err.sqlstate, err.message, at);
+    s_flight_active = false;
     LWLockRelease(s_state->lock);
     ConditionVariableBroadcast(&s_state->cv);
-    s_flight_active = false;
     if (!ok) {
       OPENSSL_cleanse(dek, sizeof dek);
       raise_error(err);
@@ -281,13 +322,18 @@ void shared_wipe_version(const ByteView& org_db, uint32 version) {
   with_table(LW_EXCLUSIVE, [&](SharedDekTable& t) { t.wipe_version(key); });
 }
 
-bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen) {
-  if (!s_state || pg_atomic_read_u32(&s_state->gens_untrusted) || RecoveryInProgress()) return false;
+bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen, bool* trusted) {
+  *org_gen = *global_gen = 0;
+  *trusted = false;
+  if (!s_state) return false;
   DekKey key = make_key(org_db, 0);
   with_table(LW_SHARED, [&](SharedDekTable& t) {
     *org_gen = t.org_generation(key);
     *global_gen = t.global_generation();
   });
+  // On a standby no commit callback bumps them (replayed changes arrive as
+  // invalidations only); after a prepared key change neither.
+  *trusted = !pg_atomic_read_u32(&s_state->gens_untrusted) && !RecoveryInProgress();
   return true;
 }
 
@@ -322,7 +368,8 @@ bool shared_flush_pending() {
 
 void shared_abandon_flights() {
   if (!s_state || !s_flight_active) return;
-  with_table(LW_EXCLUSIVE, [](SharedDekTable& t) { t.abandon_flights(MyProcPid); });
+  uint32 proc = my_proc_slot();
+  with_table(LW_EXCLUSIVE, [proc](SharedDekTable& t) { t.abandon_flights(MyProcPid, proc); });
   ConditionVariableBroadcast(&s_state->cv);
   s_flight_active = false;
 }

@@ -25,15 +25,20 @@ void fold_counters();
 // The key for an L1 miss: looks in shared memory, waits for (or leads) the
 // single unwrap, installs the DEK into the backend's ring. Raises the
 // leader's error on failure. Never holds an LWLock across the unwrap.
-AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot);
+// read_gen: the org's generation read before its rows. Returns nullptr with
+// *stale set when the org's keys changed since (the caller reads them again).
+AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot, uint64 read_gen,
+                       bool* stale);
 
 // Wipes the shared copies of an org (destroy, at commit) or of one version
 // (found destroyed on revalidation).
 void shared_wipe_org(const ByteView& org_db);
 void shared_wipe_version(const ByteView& org_db, uint32 version);
-// The org's key-state generations (false when there is no shared cache, or
-// on a standby, where no commit callback bumps them).
-bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen);
+// The org's key-state generations (false when there is no shared cache).
+// *trusted: whether they may be used to skip re-reading unchanged key state
+// (not on a standby, where no commit callback bumps them, nor after a
+// prepared key change).
+bool shared_org_gens(const ByteView& org_db, uint64* org_gen, uint64* global_gen, bool* trusted);
 // At commit: this transaction changed these orgs' keys (create, rotate), or
 // changed the key table in ways we cannot attribute (manual DML, restore).
 void shared_touch_org(const ByteView& org_db);

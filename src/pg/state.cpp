@@ -1,7 +1,7 @@
 #include "pg/state.hpp"
 
 #include "pg/guard.hpp"
-#include "pg/keystore.hpp"
+#include "pg/keyops.hpp"
 #include "pg/shmem.hpp"
 
 extern "C" {
@@ -63,7 +63,7 @@ static void xact_cb(XactEvent event, void*) {
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
       shared_abandon_flights();
-      at_abort_forget_destroyed();
+      at_abort_key_changes();
       if (g_pending) wipe_ring();
       g_pending = false;
       fold_counters();
@@ -80,7 +80,7 @@ static void xact_cb(XactEvent event, void*) {
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
       // Runs before the commit's invalidation messages are sent.
-      at_commit_wipe_destroyed();
+      at_commit_key_changes();
       g_pending = false;
       fold_counters();
       break;
@@ -90,9 +90,14 @@ static void xact_cb(XactEvent event, void*) {
 }
 
 static void subxact_cb(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event != SUBXACT_EVENT_ABORT_SUB) return;
+  // A flight this backend leads ends with the statement that started it: an
+  // error caught by a PL/pgSQL EXCEPTION block must not leave it in flight.
+  shared_abandon_flights();
+  at_subabort_key_changes();
   // Keys created in an aborted subtransaction must not stay usable: wipe the
   // whole ring (it is refilled from the key table on demand).
-  if (event == SUBXACT_EVENT_ABORT_SUB && g_pending) wipe_ring();
+  if (g_pending) wipe_ring();
 }
 
 void register_callbacks() {
@@ -181,9 +186,9 @@ void define_gucs() {
   DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-#if PG_VERSION_NUM >= 150000
   // A PGC_POSTMASTER setting can only be defined while preloading; loaded
-  // later (per-backend cache) the setting does not exist.
+  // later (per-backend cache) the setting does not exist. (Every version:
+  // 13 and 14 included.)
   if (process_shared_preload_libraries_in_progress)
     DefineCustomIntVariable("orgcrypt.cache_size", "Entries in the shared-memory DEK cache.",
                             "Unwrapped data keys cached for the whole server; needs a restart.", &guc_cache_size,
@@ -192,6 +197,7 @@ void define_gucs() {
                           "An entry expires when now minus its unwrap time exceeds this; 0 = never. "
                           "At most 86400 s (one day).",
                           &guc_cache_ttl, 300, 0, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+#if PG_VERSION_NUM >= 150000
   MarkGUCPrefixReserved("orgcrypt");
 #else
   EmitWarningsOnPlaceholders("orgcrypt");

@@ -20,7 +20,6 @@ struct Backend {
   KeyRing ring{1024};
   NonceSource nonces;
   std::string aad;       // reused AAD buffer
-  std::string scratch;   // reused results crossing the C++/PG boundary
   Bytes wrapped_out;     // result of a wrap, copied out by the glue
   Bytes fp_out;
 };

@@ -2,13 +2,13 @@
 #include "pg/guard.hpp"
 
 extern "C" {
-#include "common/base64.h"
 #include "utils/memutils.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 }
 
+#include "base64.hpp"
 #include "envelope.hpp"
 
 using namespace orgcrypt;
@@ -30,31 +30,43 @@ void check_envelope(const void* p, size_t len) {
 }
 }  // namespace
 
+// Text form: RFC 4648 base64 with padding; whitespace is ignored anywhere
+// (line-wrapped base64 from encode(..., 'base64') is accepted), '=' only as
+// the last one or two characters, unused bits zero. Errors hide the
+// statement (it may hold plaintext).
 extern "C" PGDLLEXPORT Datum orgcrypt_ciphertext_in(PG_FUNCTION_ARGS) {
   const char* s = PG_GETARG_CSTRING(0);
   size_t len = strlen(s);
-  if (len > (size_t)MaxAllocSize / 2)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION), errmsg("orgcrypt ciphertext input is too long")));
-  int maxlen = pg_b64_dec_len((int)len);
+  size_t maxlen = b64_decoded_max(len);
+  if (maxlen > MaxAllocSize - VARHDRSZ)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("orgcrypt ciphertext input is too long"),
+                    errhidestmt(true)));
   bytea* r = (bytea*)palloc(VARHDRSZ + maxlen);
-  int n = pg_b64_decode(s, (int)len, VARDATA(r), maxlen);
-  if (n < 0)
+  size_t n = 0;
+  if (!b64_decode(s, len, (std::uint8_t*)VARDATA(r), &n))
     ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
                     errmsg("invalid input syntax for type orgcrypt.ciphertext"),
-                    errdetail("The text form of a ciphertext is base64.")));
+                    errdetail("The text form of a ciphertext is base64 (RFC 4648, with padding)."), errhidestmt(true)));
   SET_VARSIZE(r, VARHDRSZ + n);
-  check_envelope(VARDATA(r), (size_t)n);
+  check_envelope(VARDATA(r), n);
   PG_RETURN_POINTER(r);
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_ciphertext_out(PG_FUNCTION_ARGS) {
   bytea* v = PG_GETARG_BYTEA_PP(0);
-  int len = (int)VARSIZE_ANY_EXHDR(v);
-  int olen = pg_b64_enc_len(len);
+  size_t len = VARSIZE_ANY_EXHDR(v);
+  size_t olen = 0;
+  // The text form is 4/3 of the value: past about 768 MB it exceeds
+  // PostgreSQL's 1 GB limit (binary output still works).
+  if (!b64_encoded_len_ok(len, MaxAllocSize - 1, &olen))
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("orgcrypt ciphertext of %zu bytes is too long for its text form", len),
+                    errdetail("The base64 text form must stay under 1 GB: values up to about 768 MB have one."),
+                    errhint("Use binary output (a driver's binary mode, COPY ... BINARY, or a cast to bytea)."),
+                    errhidestmt(true)));
   char* out = (char*)palloc(olen + 1);
-  int n = pg_b64_encode(VARDATA_ANY(v), len, out, olen);
-  if (n < 0) elog(ERROR, "orgcrypt: base64 encoding failed");
-  out[n] = '\0';
+  b64_encode((const std::uint8_t*)VARDATA_ANY(v), len, out);
+  out[olen] = '\0';
   PG_RETURN_CSTRING(out);
 }
 

@@ -1,0 +1,64 @@
+-- ALTER EXTENSION orgcrypt UPDATE from 1.0: data written under 1.0 still
+-- decrypts, key state (rotation, destroy) survives, and the objects equal a
+-- fresh install of the new version.
+\i regress/sql/err_helper.psql
+CREATE DATABASE orgcrypt_regress_upd_old TEMPLATE template0;
+CREATE DATABASE orgcrypt_regress_upd_new TEMPLATE template0;
+
+-- Everything that makes up the extension, as text: its member objects and
+-- what they carry (function attributes and privileges, the key table's
+-- constraints, indexes and triggers with their firing mode).
+\set describe 'SELECT string_agg(x, E''\\n'' ORDER BY x) FROM (SELECT pg_describe_object(classid, objid, objsubid) AS x FROM pg_depend WHERE refclassid = ''pg_extension''::regclass AND deptype = ''e'' AND refobjid = (SELECT oid FROM pg_extension WHERE extname = ''orgcrypt'') UNION ALL SELECT format(''%s %s %s %s %s %s %s'', p.oid::regprocedure, p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proleakproof, p.proacl) FROM pg_proc p WHERE p.pronamespace = ''orgcrypt''::regnamespace UNION ALL SELECT format(''constraint %s %s'', conname, pg_get_constraintdef(oid)) FROM pg_constraint WHERE conrelid = ''orgcrypt.org_dek''::regclass UNION ALL SELECT format(''index %s'', pg_get_indexdef(indexrelid)) FROM pg_index WHERE indrelid = ''orgcrypt.org_dek''::regclass UNION ALL SELECT format(''trigger %s %s %s'', tgname, tgenabled, pg_get_triggerdef(oid)) FROM pg_trigger WHERE tgrelid = ''orgcrypt.org_dek''::regclass AND NOT tgisinternal UNION ALL SELECT format(''acl %s %s'', c.oid::regclass, c.relacl) FROM pg_class c WHERE c.relnamespace = ''orgcrypt''::regnamespace UNION ALL SELECT format(''config %s'', extcondition) FROM pg_extension WHERE extname = ''orgcrypt'') s'
+
+\c orgcrypt_regress_upd_old
+\i regress/sql/err_helper.psql
+CREATE EXTENSION orgcrypt VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+CREATE TABLE vals (org text, v orgcrypt.ciphertext, pt text);
+INSERT INTO vals SELECT 'upd-' || i % 3, orgcrypt.encrypt_for_org('upd-' || i % 3, 'value ' || i, 'ctx'), 'value ' || i
+  FROM generate_series(1, 30) i;
+SELECT orgcrypt.rotate_org_dek('upd-1');
+INSERT INTO vals VALUES ('upd-1', orgcrypt.encrypt_for_org('upd-1', 'after rotation', 'ctx'), 'after rotation');
+SELECT orgcrypt.encrypt_for_org('upd-gone', 'x') IS NOT NULL AS gone_had_a_key;
+SELECT orgcrypt.destroy_org_keys('upd-gone');
+ALTER EXTENSION orgcrypt UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+SELECT count(*) AS values_total, count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v, 'ctx') = pt) AS decrypt_after_update FROM vals;
+SELECT org, version, state FROM orgcrypt.org_keys ORDER BY org, version;
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('upd-gone', 'x')$q$);
+SELECT orgcrypt.rotate_org_dek('upd-2') AS rotated_after_update;
+-- 1.1 behaviour is there: equality on the type
+SELECT count(DISTINCT v) = count(*) AS distinct_works FROM vals;
+:describe \gset old_
+\c orgcrypt_regress_upd_new
+CREATE EXTENSION orgcrypt;
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+:describe \gset new_
+SELECT :'old_string_agg' = :'new_string_agg' AS same_objects_as_fresh_install;
+-- what the update test compares (so a difference is easy to read)
+SELECT count(*) AS lines FROM regexp_split_to_table(:'new_string_agg', E'\n');
+
+-- An update that tightens the org-name rule stops with a list of the rows
+-- that break it (a LATIN1 database let 1.0 store 200 'é': 400 bytes of UTF-8)
+CREATE DATABASE orgcrypt_regress_upd_latin1 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C';
+\c orgcrypt_regress_upd_latin1
+SET client_encoding = 'UTF8';
+\i regress/sql/err_helper.psql
+CREATE EXTENSION orgcrypt VERSION '1.0';
+SELECT orgcrypt.create_org_key(convert_from('\x6f6b', 'LATIN1')) AS ok_org;
+INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri)
+  SELECT repeat(convert_from('\xe9', 'LATIN1'), 200), 1, 'active', wrapped, kek_uri FROM orgcrypt.org_dek;
+\set VERBOSITY default
+ALTER EXTENSION orgcrypt UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+DELETE FROM orgcrypt.org_dek WHERE octet_length(org) = 200;
+SELECT pg_temp.err('ALTER EXTENSION orgcrypt UPDATE');
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+-- from now on the rule holds in the table too
+SELECT pg_temp.err($q$INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri)
+  SELECT repeat(convert_from('\xe9', 'LATIN1'), 200), 1, 'active', wrapped, kek_uri FROM orgcrypt.org_dek$q$);
+
+\c regression
+DROP DATABASE orgcrypt_regress_upd_latin1;
+DROP DATABASE orgcrypt_regress_upd_old;
+DROP DATABASE orgcrypt_regress_upd_new;

@@ -1,0 +1,257 @@
+#include "pg/keyops.hpp"
+
+#include <openssl/crypto.h>
+
+#include "pg/guard.hpp"
+#include "pg/keystore.hpp"
+#include "pg/keytable.hpp"
+#include "pg/shmem.hpp"
+#include "pg/state.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+}
+
+#include "dek_create.hpp"
+#include "envelope.hpp"
+
+namespace orgcrypt::pg {
+
+namespace {
+
+// Orgs whose keys this transaction destroyed (their shared copies are wiped
+// at commit) or created/rotated (their generation is bumped at commit), and
+// whether the key table changed outside key_op (manual DML, a restore, rows
+// applied by logical replication).
+List* s_destroyed = NIL;
+List* s_touched = NIL;
+bool s_in_key_op = false;
+bool s_unknown_change = false;
+// The (sub)transaction that queued the key table's invalidation: one per
+// transaction is enough (a subtransaction's abort drops its own).
+TransactionId s_inval_xid = InvalidTransactionId;
+SubTransactionId s_inval_subxid = InvalidSubTransactionId;
+
+void remember_org(List** list, const OrgName& org) {
+  MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+  *list = lappend(*list, pnstrdup((const char*)org.bytes.data, org.bytes.size));
+  MemoryContextSwitchTo(old);
+}
+
+[[noreturn]] void org_destroyed_error(const OrgName& org) {
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("the keys of organization \"%s\" were destroyed", text_to_cstring(org.db)),
+                  errdetail("An organization whose keys were destroyed is never given new keys silently."),
+                  errhidestmt(true)));
+  pg_unreachable();
+}
+
+[[noreturn]] void has_keys_error(const OrgName& org) {
+  ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                  errmsg("organization \"%s\" already has keys", text_to_cstring(org.db)),
+                  errhint("Use orgcrypt.rotate_org_dek() to make a new key version."), errhidestmt(true)));
+  pg_unreachable();
+}
+
+[[noreturn]] void concurrent_change_error(const OrgName& org) {
+  ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                  errmsg("could not create a key for organization \"%s\" due to a concurrent change",
+                         text_to_cstring(org.db)),
+                  errhint("Retry the transaction."), errhidestmt(true)));
+  pg_unreachable();
+}
+
+// Key management writes: refused (statement hidden) where it cannot write.
+void check_writable() {
+  if (RecoveryInProgress())
+    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                    errmsg("cannot create or change orgcrypt keys on a hot standby"),
+                    errhint("Create keys on the primary; decryption works on a standby."), errhidestmt(true)));
+  if (XactReadOnly)
+    ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                    errmsg("cannot create or change orgcrypt keys in a read-only transaction"),
+                    errhint("An organization's first encryption creates its key: run it in a read-write transaction, "
+                            "or create the key beforehand with orgcrypt.create_org_key()."),
+                    errhidestmt(true)));
+}
+
+void check_master_key() {
+  if (guc_master_key == nullptr || guc_master_key[0] == '\0')
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("no master key is configured for orgcrypt"),
+                    errhint("Set orgcrypt.master_key in postgresql.conf (for example "
+                            "'file:/etc/postgresql/orgcrypt.key', a 32-byte key file with mode 0600) and reload."),
+                    errhidestmt(true)));
+}
+
+// Creates version `version` of the org: a new DEK wrapped once by the master
+// key and unwrapped again for comparison before anything is written; then
+// the row (false if another transaction inserted a conflicting row first).
+// On success the DEK goes into this backend's ring (uncommitted).
+bool insert_new_version(const OrgName& org, OrgState* st, int32 version, bool retire) {
+  const char* uri = guc_master_key;
+  uint8_t dek[kKeyLen];
+  volatile bool inserted = false;
+  ORGCRYPT_CXX({
+    NewDek d = create_wrapped_dek(uri, org.utf8, static_cast<std::uint32_t>(version));
+    Backend& b = backend();
+    b.wrapped_out = std::move(d.wrapped);
+    b.fp_out = std::move(d.kek_fp);
+    memcpy(dek, d.dek.data(), sizeof dek);
+  });
+  g_counters.provider_calls += 2;  // wrap + verifying unwrap
+  PG_TRY();
+  {
+    s_in_key_op = true;
+    if (retire) kt_retire_active(org.db);
+    inserted = kt_insert(org.db, version, backend().wrapped_out, uri, backend().fp_out);
+    s_in_key_op = false;
+    if (inserted) {
+      g_pending = true;
+      remember_org(&s_touched, org);
+      int64 now = GetCurrentTimestamp();
+      ORGCRYPT_CXX({
+        DekRow row;
+        row.version = static_cast<std::uint32_t>(version);
+        row.state = DekState::Active;
+        row.wrapped = backend().wrapped_out;
+        row.kek_uri = uri;
+        row.kek_fp = backend().fp_out;
+        row.uncommitted = true;
+        backend().ring.put_new(org.bytes, *st, row, ByteView(dek, sizeof dek), now);
+      });
+    }
+  }
+  PG_FINALLY();
+  {
+    OPENSSL_cleanse(dek, sizeof dek);
+  }
+  PG_END_TRY();
+  return inserted;
+}
+
+// Reads the org's rows (fresh snapshot) inside the open session and loads
+// them into the ring.
+OrgState* reload(const OrgName& org, PgRowSet* rs) {
+  uint64 og = 0, gg = 0;
+  bool trusted = false;
+  shared_org_gens(org.bytes, &og, &gg, &trusted);
+  kt_read_in(org.db, rs, CurrentMemoryContext);
+  // Read while changing keys: never trusted to skip a later read.
+  return load_rows(org, *rs, og, false);
+}
+
+// An org's first key (create, auto-create). No lock: the key table's primary
+// key serialises concurrent first keys (the INSERT waits for another
+// inserter of the same org, then finds its row), and no lock-table entry is
+// kept per org, so one statement may create keys for any number of orgs.
+int32 first_key(const OrgName& org, bool automatic) {
+  PgRowSet rs;
+  OrgState* st = reload(org, &rs);
+  if (rs.n == 0) {
+    if (insert_new_version(org, st, 1, false)) return 1;
+    st = reload(org, &rs);  // another transaction's first key committed
+    if (rs.n == 0) concurrent_change_error(org);
+  }
+  if (automatic) return 0;  // use what is there (active_key checks it)
+  if (rs.any_live) has_keys_error(org);
+  org_destroyed_error(org);
+}
+
+// Rotation: row locks on the org's rows serialise it with other rotations
+// and destroys of the same org (no advisory lock: SQL cannot hold these).
+int32 rotate(const OrgName& org) {
+  if (kt_lock_org(org.db) == 0)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("organization \"%s\" has no keys to rotate", text_to_cstring(org.db)),
+                    errhint("Use orgcrypt.create_org_key() to create its first key."), errhidestmt(true)));
+  PgRowSet rs;
+  OrgState* st = reload(org, &rs);  // after the lock: what the last change left
+  if (!rs.any_live) org_destroyed_error(org);
+  if (rs.max_version >= PG_INT32_MAX) internal_error("DEK version numbers exhausted");
+  int32 version = rs.max_version + 1;
+  if (!insert_new_version(org, st, version, true)) concurrent_change_error(org);
+  return version;
+}
+
+// Destroy: locks the org's rows, then tombstones every live version as of
+// now (not as of a REPEATABLE READ snapshot taken earlier, which would miss a
+// key committed since).
+int32 destroy(const OrgName& org) {
+  (void)kt_lock_org(org.db);
+  s_in_key_op = true;
+  int n = kt_tombstone(org.db);
+  s_in_key_op = false;
+  g_pending = true;
+  ORGCRYPT_CXX(backend().ring.erase(org.bytes));
+  remember_org(&s_destroyed, org);
+  return n;
+}
+
+}  // namespace
+
+int32 key_op(const OrgName& org, KeyOp op) {
+  if (op != KeyOp::Destroy) check_master_key();
+  check_writable();
+  int32 result = 0;
+  kt_open();
+  switch (op) {
+    case KeyOp::AutoCreate: result = first_key(org, true); break;
+    case KeyOp::Create: result = first_key(org, false); break;
+    case KeyOp::Rotate: result = rotate(org); break;
+    case KeyOp::Destroy: result = destroy(org); break;
+  }
+  kt_close();
+  return result;
+}
+
+void at_commit_key_changes() {
+  ListCell* lc;
+  foreach (lc, s_destroyed) {
+    const char* o = (const char*)lfirst(lc);
+    shared_wipe_org(ByteView(o, strlen(o)));  // also bumps the org's generation
+  }
+  foreach (lc, s_touched) {
+    const char* o = (const char*)lfirst(lc);
+    shared_touch_org(ByteView(o, strlen(o)));
+  }
+  if (s_unknown_change) shared_touch_all();
+  at_abort_key_changes();
+}
+
+void at_abort_key_changes() {
+  s_destroyed = NIL;
+  s_touched = NIL;
+  s_unknown_change = false;
+  s_in_key_op = false;
+  s_inval_xid = InvalidTransactionId;
+  s_inval_subxid = InvalidSubTransactionId;
+}
+
+void at_prepare_key_changes() {
+  if (s_destroyed != NIL || s_touched != NIL || s_unknown_change) shared_distrust_generations();
+  at_abort_key_changes();
+}
+
+void at_subabort_key_changes() { s_in_key_op = false; }
+
+void key_table_changed(Oid relid) {
+  TransactionId xid = GetTopTransactionIdIfAny();
+  SubTransactionId sub = GetCurrentSubTransactionId();
+  if (!(TransactionIdIsValid(xid) && xid == s_inval_xid && sub == s_inval_subxid)) {
+    // Queued now, sent at commit (dropped on abort), WAL-logged with the
+    // commit so that standbys replay it.
+    CacheInvalidateRelcacheByRelid(relid);
+    s_inval_xid = xid;
+    s_inval_subxid = sub;
+  }
+  if (!s_in_key_op) s_unknown_change = true;
+}
+
+}  // namespace orgcrypt::pg

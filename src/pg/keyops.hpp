@@ -1,0 +1,30 @@
+// Key management on the key table: an org's first key (create, auto-create),
+// rotation and destroy, serialised per exact org without any lock that SQL
+// can name; and what they leave for the transaction's end (wipes at commit,
+// generations, forgetting on abort).
+#pragma once
+#include "pg/prelude.h"
+
+#include "pg/args.hpp"
+
+namespace orgcrypt::pg {
+
+enum class KeyOp { AutoCreate, Create, Rotate, Destroy };
+
+// Returns the new version (create, rotate, auto-create: 0 if another session
+// created the first key meanwhile) or the number of versions destroyed.
+int32 key_op(const OrgName& org, KeyOp op);
+
+// Transaction ends.
+void at_commit_key_changes();
+void at_abort_key_changes();
+void at_prepare_key_changes();
+void at_subabort_key_changes();
+
+// The key table's triggers (statement and row level, local changes and
+// changes applied by logical replication): queue one relcache invalidation
+// per transaction; a change not made by key_op makes every backend re-read
+// all key state after commit.
+void key_table_changed(Oid relid);
+
+}  // namespace orgcrypt::pg

@@ -1,0 +1,221 @@
+#include "pg/keytable.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/shmem.hpp"
+#include "pg/state.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+}
+
+namespace orgcrypt::pg {
+
+namespace {
+
+struct AsOwner {
+  Oid save_uid;
+  int save_sec;
+};
+AsOwner s_owner;
+
+void become_owner() {
+  GetUserIdAndSecContext(&s_owner.save_uid, &s_owner.save_sec);
+  SetUserIdAndSecContext(key_table_owner(),
+                         s_owner.save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+// The statements, prepared once per backend (SPI_keepplan). They name the
+// table by its qualified name: if the extension is dropped and created
+// again, the plan cache re-plans them against the new table.
+enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kNumPlans };
+struct PlanDef {
+  const char* sql;
+  int nargs;
+  Oid types[5];
+};
+const PlanDef kPlans[kNumPlans] = {
+    {"SELECT version, state, wrapped, kek_uri, kek_fingerprint, xmin FROM orgcrypt.org_dek "
+     "WHERE org OPERATOR(pg_catalog.=) $1 ORDER BY version",
+     1, {TEXTOID}},
+    {"SELECT 1 FROM orgcrypt.org_dek WHERE org OPERATOR(pg_catalog.=) $1 FOR UPDATE", 1, {TEXTOID}},
+    {"INSERT INTO orgcrypt.org_dek (org, version, state, wrapped, kek_uri, kek_fingerprint) "
+     "VALUES ($1, $2, 'active', $3, $4, $5) ON CONFLICT DO NOTHING",
+     5, {TEXTOID, INT4OID, BYTEAOID, TEXTOID, BYTEAOID}},
+    {"UPDATE orgcrypt.org_dek SET state = 'retired' "
+     "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'active'",
+     1, {TEXTOID}},
+    {"UPDATE orgcrypt.org_dek SET state = 'destroyed', wrapped = NULL, destroyed_at = pg_catalog.now() "
+     "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<>) 'destroyed'",
+     1, {TEXTOID}},
+};
+SPIPlanPtr s_plans[kNumPlans];
+
+SPIPlanPtr plan(Plan p) {
+  if (!s_plans[p]) {
+    SPIPlanPtr pl = SPI_prepare(kPlans[p].sql, kPlans[p].nargs, const_cast<Oid*>(kPlans[p].types));
+    if (!pl) internal_error("preparing a key table statement failed: %s", SPI_result_code_string(SPI_result));
+    if (SPI_keepplan(pl) != 0) internal_error("keeping a key table statement failed");
+    s_plans[p] = pl;
+  }
+  return s_plans[p];
+}
+
+// Runs a kept statement; latest: with a fresh snapshot (key state is read and
+// changed as of now, not as of the transaction's snapshot).
+int run(Plan p, Datum* values, bool latest, bool read_only, int expect) {
+  int rc = 0;
+  ORGCRYPT_HIDDEN({
+    SPIPlanPtr pl = plan(p);
+    if (latest)
+      rc = SPI_execute_snapshot(pl, values, nullptr, GetLatestSnapshot(), InvalidSnapshot, read_only, true, 0);
+    else
+      rc = SPI_execute_plan(pl, values, nullptr, read_only, 0);
+  });
+  if (rc != expect) internal_error("a key table statement failed: %s", SPI_result_code_string(rc));
+  return (int)SPI_processed;
+}
+
+bytea* to_bytea(const Bytes& b) {
+  bytea* r = (bytea*)palloc(VARHDRSZ + b.size());
+  SET_VARSIZE(r, VARHDRSZ + b.size());
+  if (!b.empty()) memcpy(VARDATA(r), b.data(), b.size());
+  return r;
+}
+
+}  // namespace
+
+void kt_open() {
+  become_owner();
+  int rc = 0;
+  ORGCRYPT_HIDDEN(rc = SPI_connect());
+  if (rc != SPI_OK_CONNECT) internal_error("SPI_connect failed");
+}
+
+void kt_close() {
+  SPI_finish();
+  SetUserIdAndSecContext(s_owner.save_uid, s_owner.save_sec);
+}
+
+void kt_read_in(text* org, PgRowSet* out, MemoryContext mcxt) {
+  Datum values[1] = {PointerGetDatum(org)};
+  bool parallel = IsInParallelMode();
+  run(kRead, values, !parallel, true, SPI_OK_SELECT);
+  MemoryContext old = MemoryContextSwitchTo(mcxt);
+  out->n = (int)SPI_processed;
+  out->rows = (PgRow*)palloc0(sizeof(PgRow) * (out->n ? out->n : 1));
+  out->max_version = 0;
+  out->any_live = false;
+  TupleDesc td = SPI_tuptable->tupdesc;
+  for (int i = 0; i < out->n; i++) {
+    HeapTuple tup = SPI_tuptable->vals[i];
+    bool isnull;
+    PgRow* r = &out->rows[i];
+    r->version = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+    char* st = TextDatumGetCString(SPI_getbinval(tup, td, 2, &isnull));
+    if (strcmp(st, "active") == 0) r->state = DekState::Active;
+    else if (strcmp(st, "retired") == 0) r->state = DekState::Retired;
+    else r->state = DekState::Destroyed;
+    Datum w = SPI_getbinval(tup, td, 3, &isnull);
+    r->wrapped = isnull ? nullptr : DatumGetByteaPCopy(w);
+    r->kek_uri = TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull));
+    Datum fp = SPI_getbinval(tup, td, 5, &isnull);
+    r->kek_fp = isnull ? nullptr : DatumGetByteaPCopy(fp);
+    r->uncommitted = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(tup, td, 6, &isnull)));
+    if (r->version > out->max_version) out->max_version = r->version;
+    if (r->state != DekState::Destroyed) out->any_live = true;
+  }
+  MemoryContextSwitchTo(old);
+}
+
+void kt_read(text* org, PgRowSet* out) {
+  MemoryContext caller = CurrentMemoryContext;
+  g_counters.misses++;
+  kt_open();
+  kt_read_in(org, out, caller);
+  kt_close();
+}
+
+int kt_lock_org(text* org) {
+  Datum values[1] = {PointerGetDatum(org)};
+  return run(kLock, values, true, false, SPI_OK_SELECT);
+}
+
+bool kt_insert(text* org, int32 version, const Bytes& wrapped, const char* uri, const Bytes& fp) {
+  Datum values[5] = {PointerGetDatum(org), Int32GetDatum(version), PointerGetDatum(to_bytea(wrapped)),
+                     CStringGetTextDatum(uri), PointerGetDatum(to_bytea(fp))};
+  if (!IsolationUsesXactSnapshot()) return run(kInsert, values, false, false, SPI_OK_INSERT) == 1;
+  // Under REPEATABLE READ, ON CONFLICT DO NOTHING raises 40001 when the
+  // conflicting row (another session's first key, committed while we waited
+  // for it) is not in our snapshot. Key state is read fresh, as catalogs
+  // are: treat it as a conflict, in a subtransaction we can roll back.
+  MemoryContext mcxt = CurrentMemoryContext;
+  ResourceOwner owner = CurrentResourceOwner;
+  volatile bool inserted = false;
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(mcxt);
+  PG_TRY();
+  {
+    SPIPlanPtr pl = plan(kInsert);
+    int rc = SPI_execute_plan(pl, values, nullptr, false, 0);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "orgcrypt: storing a key failed: %s", SPI_result_code_string(rc));
+    inserted = SPI_processed == 1;
+    ReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(mcxt);
+    CurrentResourceOwner = owner;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(mcxt);
+    ErrorData* e = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(mcxt);
+    CurrentResourceOwner = owner;
+    if (e->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE) {
+      e->hide_stmt = true;
+      ReThrowError(e);
+    }
+    FreeErrorData(e);
+    inserted = false;
+  }
+  PG_END_TRY();
+  return inserted;
+}
+
+void kt_retire_active(text* org) {
+  Datum values[1] = {PointerGetDatum(org)};
+  (void)run(kRetire, values, true, false, SPI_OK_UPDATE);
+}
+
+int kt_tombstone(text* org) {
+  Datum values[1] = {PointerGetDatum(org)};
+  return run(kTombstone, values, true, false, SPI_OK_UPDATE);
+}
+
+std::vector<DekRow> to_core(const PgRowSet& rs) {
+  std::vector<DekRow> v;
+  v.reserve(static_cast<std::size_t>(rs.n));
+  for (int i = 0; i < rs.n; i++) {
+    const PgRow& r = rs.rows[i];
+    DekRow d;
+    d.version = static_cast<std::uint32_t>(r.version);
+    d.state = r.state;
+    if (r.wrapped)
+      d.wrapped.assign((uint8_t*)VARDATA_ANY(r.wrapped), (uint8_t*)VARDATA_ANY(r.wrapped) + VARSIZE_ANY_EXHDR(r.wrapped));
+    d.kek_uri = r.kek_uri;
+    d.uncommitted = r.uncommitted;
+    if (r.kek_fp)
+      d.kek_fp.assign((uint8_t*)VARDATA_ANY(r.kek_fp), (uint8_t*)VARDATA_ANY(r.kek_fp) + VARSIZE_ANY_EXHDR(r.kek_fp));
+    v.push_back(std::move(d));
+  }
+  return v;
+}
+
+}  // namespace orgcrypt::pg

@@ -1,0 +1,56 @@
+// The key table orgcrypt.org_dek, through SPI with kept plans, as the key
+// table's owner (the caller never needs SELECT on it). Plain C-style code: no
+// C++ object with a destructor is alive across a PostgreSQL call here. Every
+// error raised inside (including a cancel) hides the statement, which may
+// hold plaintext.
+#pragma once
+#include "pg/prelude.h"
+
+#include <vector>
+
+#include "keyring.hpp"
+
+namespace orgcrypt::pg {
+
+struct PgRow {
+  int32 version;
+  DekState state;
+  bytea* wrapped;    // NULL for a tombstone
+  char* kek_uri;
+  bytea* kek_fp;     // may be NULL
+  bool uncommitted;  // written by this transaction
+};
+
+struct PgRowSet {
+  int n;
+  PgRow* rows;
+  int32 max_version;
+  bool any_live;
+};
+
+// Reads the org's rows into the caller's memory context, with a fresh
+// snapshot (as catalogs are read), except in parallel mode where no new
+// snapshot can be taken. Counts a miss.
+void kt_read(text* org, PgRowSet* out);
+
+// A key-changing session on the key table: SPI connected, running as the
+// key table's owner. Every kt_* below needs one open.
+void kt_open();
+void kt_close();
+// Inside a session:
+void kt_read_in(text* org, PgRowSet* out, MemoryContext mcxt);
+// Locks every row of the org (FOR UPDATE, fresh snapshot), waiting for a
+// concurrent key change of the same org; returns the number of rows.
+int kt_lock_org(text* org);
+// Inserts a new active version; false if it conflicts with a row another
+// transaction inserted first (ON CONFLICT DO NOTHING, after waiting for it).
+bool kt_insert(text* org, int32 version, const Bytes& wrapped, const char* uri, const Bytes& fp);
+// Retires the org's active version (fresh snapshot).
+void kt_retire_active(text* org);
+// Tombstones every live version of the org (fresh snapshot); returns how
+// many it destroyed.
+int kt_tombstone(text* org);
+
+std::vector<DekRow> to_core(const PgRowSet& rs);
+
+}  // namespace orgcrypt::pg
