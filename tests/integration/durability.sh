@@ -60,7 +60,7 @@ oc_expect "no key material in a plain-text dump of the schema" "0" \
   "$(oc_run "$OC_PGBIN/pg_dump" -h "$OC_HOST" -p "$OC_PORT" -U postgres --schema-only postgres | grep -c "$(head -c 64 "$OC_KEY")")"
 
 # Hot standby.
-oc_run "$OC_PGBIN/pg_basebackup" -h "$OC_HOST" -p "$OC_PORT" -U postgres -D "$SDIR/data" -R -X stream >/dev/null 2>&1 \
+oc_run "$OC_PGBIN/pg_basebackup" --checkpoint=fast -h "$OC_HOST" -p "$OC_PORT" -U postgres -D "$SDIR/data" -R -X stream >/dev/null 2>&1 \
   || { oc_fail "pg_basebackup"; oc_summary; exit 1; }
 S_PORT=$(oc_free_port)
 printf "port = %s\nunix_socket_directories = '%s'\nhot_standby = on\n" "$S_PORT" "$SDIR" | oc_run tee -a "$SDIR/data/postgresql.auto.conf" >/dev/null

@@ -64,7 +64,7 @@ wait "$O"
 
 # --- standby: the same race, with the destroy replayed from the primary and
 # the standby's own re-read (which wipes) as the only commit-time signal
-oc_run "$OC_PGBIN/pg_basebackup" -h "$DIR" -p "$P_PORT" -U postgres -D "$SDIR/data" -R -X stream >/dev/null 2>&1 \
+oc_run "$OC_PGBIN/pg_basebackup" --checkpoint=fast -h "$DIR" -p "$P_PORT" -U postgres -D "$SDIR/data" -R -X stream >/dev/null 2>&1 \
   || { oc_fail "pg_basebackup"; oc_summary; exit 1; }
 S_PORT=$(oc_free_port)
 printf "port = %s\nunix_socket_directories = '%s'\nhot_standby = on\n" "$S_PORT" "$SDIR" | oc_run tee -a "$SDIR/data/postgresql.auto.conf" >/dev/null

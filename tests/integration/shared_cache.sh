@@ -170,6 +170,14 @@ RES=$(oc_run "${LP[@]}" -c "CREATE EXTENSION orgcrypt" -c "SELECT orgcrypt.decry
   -c "SELECT orgcrypt.decrypt_for_org('l', orgcrypt.encrypt_for_org('l', 'again'))" -c "SELECT mode FROM orgcrypt.cache_stats" 2>&1)
 oc_expect "local mode works and reports itself" "local|again|local" "$(echo "$RES" | grep -v NOTICE | grep -v HINT | grep -v '^CREATE' | paste -sd'|')"
 oc_expect "the NOTICE comes once per session" "1" "$(echo "$RES" | grep -c 'not in shared_preload_libraries')"
+# Without preloading, orgcrypt.master_key is a placeholder until the library
+# is loaded in a session, and placeholders are public: an ordinary role can
+# read the URI (not the key) until then. Hence the README: preload orgcrypt.
+oc_run "${LP[@]}" -c "CREATE ROLE local_app LOGIN" >/dev/null
+RES=$(oc_run "$OC_PGBIN/psql" -X -At -h "$LDIR" -p "$OC_PORT" -U local_app -d postgres -c "SHOW orgcrypt.master_key" \
+  -c "SELECT orgcrypt.dek_version(orgcrypt.encrypt_for_org('l', 'x'))" -c "SHOW orgcrypt.master_key" 2>&1)
+oc_expect_match "not preloaded: an ordinary role sees the URI before the library loads (documented)" "^file:" "$(echo "$RES" | head -1)"
+oc_expect_match "and is refused once it is loaded" "permission denied to examine \"orgcrypt.master_key\"" "$RES"
 
 if grep -E 'terminated by signal|PANIC' "$DIR/server.log" "$LDIR/server.log"; then oc_fail "no crash in the server logs"; else oc_ok "no crash in the server logs"; fi
 oc_summary
