@@ -15,12 +15,16 @@
 //     22P02 or XX001. A violation aborts.
 //  3. as an org name / context pair: seal and open across them, checking that
 //     a different context never opens.
+//  4. as the type's text form: b64_decode either refuses it or gives bytes
+//     whose encoding is the input without its whitespace (one text form per
+//     value); and any bytes encode to text that decodes back to them.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "base64.hpp"
 #include "envelope.hpp"
 #include "error.hpp"
 
@@ -165,10 +169,32 @@ void as_names(const std::uint8_t* data, std::size_t size) {
 
 }  // namespace
 
+// 4. The text form.
+void as_text_form(const std::uint8_t* data, std::size_t size) {
+  const char* in = reinterpret_cast<const char*>(data);
+  std::vector<std::uint8_t> out(b64_decoded_max(size) + 1);
+  std::size_t n = 0;
+  if (b64_decode(in, size, out.data(), &n)) {
+    if (n > b64_decoded_max(size)) die("b64_decode wrote more than b64_decoded_max");
+    std::string stripped;
+    for (std::size_t i = 0; i < size; i++)
+      if (!std::strchr(" \t\n\r\v\f", in[i]) || in[i] == '\0') stripped.push_back(in[i]);
+    std::string again(b64_encoded_len(n), '\0');
+    b64_encode(out.data(), n, again.data());
+    if (again != stripped) die("a decoded text form does not encode back to the input");
+  }
+  std::string enc(b64_encoded_len(size), '\0');
+  b64_encode(data, size, enc.data());
+  std::vector<std::uint8_t> back(b64_decoded_max(enc.size()) + 1);
+  if (!b64_decode(enc.data(), enc.size(), back.data(), &n) || n != size || (size && std::memcmp(back.data(), data, size)))
+    die("encoded bytes do not decode back");
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > (1u << 16)) return 0;
   as_envelope(size ? data : nullptr, size);
   as_plaintext(data, size);
   as_names(data, size);
+  as_text_form(data, size);
   return 0;
 }
