@@ -44,14 +44,6 @@ void remember_org(List** list, const OrgName& org) {
   MemoryContextSwitchTo(old);
 }
 
-[[noreturn]] void org_destroyed_error(const OrgName& org) {
-  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                  errmsg("the keys of organization \"%s\" were destroyed", text_to_cstring(org.db)),
-                  errdetail("An organization whose keys were destroyed is never given new keys silently."),
-                  errhidestmt(true)));
-  pg_unreachable();
-}
-
 [[noreturn]] void has_keys_error(const OrgName& org) {
   ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                   errmsg("organization \"%s\" already has keys", text_to_cstring(org.db)),
@@ -195,6 +187,14 @@ int32 destroy(const OrgName& org) {
 }
 
 }  // namespace
+
+void org_destroyed_error(const OrgName& org) {
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("the keys of organization \"%s\" were destroyed", text_to_cstring(org.db)),
+                  errdetail("An organization whose keys were destroyed is never given new keys silently."),
+                  errhidestmt(true)));
+  pg_unreachable();
+}
 
 int32 key_op(const OrgName& org, KeyOp op) {
   if (op != KeyOp::Destroy) check_master_key();

@@ -15,6 +15,9 @@ enum class KeyOp { AutoCreate, Create, Rotate, Destroy };
 // created the first key meanwhile) or the number of versions destroyed.
 int32 key_op(const OrgName& org, KeyOp op);
 
+// 55000 for an org whose keys were destroyed (encrypt, create, rotate).
+[[noreturn]] void org_destroyed_error(const OrgName& org);
+
 // Transaction ends.
 void at_commit_key_changes();
 void at_abort_key_changes();

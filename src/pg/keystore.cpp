@@ -205,11 +205,7 @@ AesGcm* active_key(const OrgName& org, uint32_t* version) {
       st = org_state(org, false, &fresh);
     }
   }
-  if (st->destroyed)
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("the keys of organization \"%s\" were destroyed", text_to_cstring(org.db)),
-                    errdetail("An organization whose keys were destroyed is never given new keys silently."),
-                    errhidestmt(true)));
+  if (st->destroyed) org_destroyed_error(org);
   if (st->active == 0)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("organization \"%s\" has no active key", text_to_cstring(org.db)), errhidestmt(true)));

@@ -23,6 +23,33 @@ as() { local app=$1 h=$2 p=$3; shift 3; local a=(); for s in "$@"; do a+=(-c "$s
 wait_for() { for _ in $(seq 1 300); do [ "$(oc_run "$OC_PGBIN/psql" -X -At -h "$1" -p "$2" -U postgres -d postgres -c "$3" 2>&1)" = t ] && return 0; sleep 0.1; done; return 1; }
 waiting() { echo "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = '$1' AND wait_event = 'Extension')"; }
 
+# race_start H P ORG DELAY_MS OUTDIR: leader A (a slow unwrap) and waiter B
+# for ORG's key, both in flight when it returns; records E0 = cache entries
+# before the org was used.
+race_start() {
+  local h=$1 p=$2 org=$3 delay=$4 out=$5
+  oc_run "$OC_PGBIN/psql" -X -q -At -h "$h" -p "$p" -U postgres -d postgres -c "SELECT orgcrypt.cache_flush()" >/dev/null
+  E0=$(oc_run "$OC_PGBIN/psql" -X -q -At -h "$h" -p "$p" -U postgres -d postgres -c "SELECT entries FROM orgcrypt.cache_stats")
+  as lead "$h" "$p" "SET orgcrypt.debug_unwrap_delay_ms = $delay" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = '$org'" >"$out/a.out" &
+  A=$!
+  wait_for "$h" "$p" "$(waiting lead)" || oc_fail "leader A in its unwrap ($org)"
+  as wait "$h" "$p" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = '$org'" >"$out/b.out" &
+  B=$!
+  wait_for "$h" "$p" "$(waiting wait)" || oc_fail "waiter B waiting ($org)"
+}
+# race_finish H P ORG OUTDIR WHERE: after the destroy, B is refused, the
+# cache holds no copy of the key and no new session decrypts.
+race_finish() {
+  local h=$1 p=$2 org=$3 out=$4 where=$5
+  wait "$A" "$B"
+  oc_expect_match "$where: waiter B, whose flight would begin after the destroy, reads the key state again and is refused" \
+    "keys of organization \"$org\" were destroyed" "$(cat "$out/b.out")"
+  oc_expect "$where: the shared cache holds no copy of the destroyed key (entries back to $E0)" "$E0" \
+    "$(oc_run "$OC_PGBIN/psql" -X -q -At -h "$h" -p "$p" -U postgres -d postgres -c "SELECT entries FROM orgcrypt.cache_stats")"
+  oc_expect_match "$where: no new session decrypts" "keys of organization \"$org\" were destroyed" \
+    "$(oc_run "$OC_PGBIN/psql" -X -q -At -h "$h" -p "$p" -U postgres -d postgres -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = '$org'" 2>&1)"
+}
+
 pq >/dev/null <<'SQL'
 CREATE EXTENSION orgcrypt;
 CREATE TABLE vals (org text, v orgcrypt.ciphertext);
@@ -30,22 +57,10 @@ INSERT INTO vals SELECT o, orgcrypt.encrypt_for_org(o, 'secret of ' || o) FROM u
 SQL
 
 # --- primary: leader A (slow unwrap), waiter B, destroy by C
-pq -c "SELECT orgcrypt.cache_flush()" >/dev/null
-E0=$(pq -c "SELECT entries FROM orgcrypt.cache_stats")
-as lead "$DIR" "$P_PORT" "SET orgcrypt.debug_unwrap_delay_ms = 4000" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-p'" >"$DIR/a.out" &
-A=$!
-wait_for "$DIR" "$P_PORT" "$(waiting lead)" || oc_fail "leader A in its unwrap"
-as wait "$DIR" "$P_PORT" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-p'" >"$DIR/b.out" &
-B=$!
-wait_for "$DIR" "$P_PORT" "$(waiting wait)" || oc_fail "waiter B waiting"
+race_start "$DIR" "$P_PORT" race-p 4000 "$DIR"
 oc_expect "C destroys the org while A's unwrap is in flight" "1" "$(pq -c "SELECT orgcrypt.destroy_org_keys('race-p')")"
 oc_expect "A was still unwrapping when the destroy committed" "t" "$(pq -c "$(waiting lead)")"
-wait "$A" "$B"
-oc_expect_match "B, whose flight would begin after the destroy, reads the key state again and is refused" \
-  'keys of organization "race-p" were destroyed' "$(cat "$DIR/b.out")"
-oc_expect "the shared cache holds no copy of the destroyed key (entries back to $E0)" "$E0" "$(pq -c "SELECT entries FROM orgcrypt.cache_stats")"
-oc_expect_match "no new session decrypts" 'keys of organization "race-p" were destroyed' \
-  "$(pq -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-p'")"
+race_finish "$DIR" "$P_PORT" race-p "$DIR" primary
 
 # --- a leader whose cancel is caught by a PL/pgSQL EXCEPTION block releases
 # its flight (subtransaction abort); a waiter then leads instead of waiting
@@ -72,24 +87,12 @@ oc_run "$OC_PGBIN/pg_ctl" -D "$SDIR/data" -l "$SDIR/server.log" -w -t 60 start >
   || { oc_fail "standby starts"; oc_summary; exit 1; }
 sq() { oc_run "$OC_PGBIN/psql" -X -q -At -h "$SDIR" -p "$S_PORT" -U postgres -d postgres "$@" 2>&1; }
 wait_for "$SDIR" "$S_PORT" "SELECT count(*) = 3 FROM vals" || oc_fail "standby caught up"
-sq -c "SELECT orgcrypt.cache_flush()" >/dev/null
-E0=$(sq -c "SELECT entries FROM orgcrypt.cache_stats")
-as lead "$SDIR" "$S_PORT" "SET orgcrypt.debug_unwrap_delay_ms = 6000" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-s'" >"$SDIR/a.out" &
-A=$!
-wait_for "$SDIR" "$S_PORT" "$(waiting lead)" || oc_fail "standby leader A in its unwrap"
-as wait "$SDIR" "$S_PORT" "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-s'" >"$SDIR/b.out" &
-B=$!
-wait_for "$SDIR" "$S_PORT" "$(waiting wait)" || oc_fail "standby waiter B waiting"
+race_start "$SDIR" "$S_PORT" race-s 6000 "$SDIR"
 pq -c "SELECT orgcrypt.destroy_org_keys('race-s')" >/dev/null
 wait_for "$SDIR" "$S_PORT" "SELECT bool_and(state = 'destroyed') FROM orgcrypt.org_dek WHERE org = 'race-s'" || oc_fail "destroy replayed"
 oc_expect_match "a standby session C reads the replayed destroy (and wipes)" 'keys of organization "race-s" were destroyed' \
   "$(sq -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-s'")"
 oc_expect "A was still unwrapping when C wiped" "t" "$(sq -c "$(waiting lead)")"
-wait "$A" "$B"
-oc_expect_match "standby waiter B is refused too" 'keys of organization "race-s" were destroyed' "$(cat "$SDIR/b.out")"
-oc_expect "the standby's shared cache holds no copy of the destroyed key (entries back to $E0)" "$E0" \
-  "$(sq -c "SELECT entries FROM orgcrypt.cache_stats")"
-oc_expect_match "no new standby session decrypts" 'keys of organization "race-s" were destroyed' \
-  "$(sq -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM vals WHERE org = 'race-s'")"
+race_finish "$SDIR" "$S_PORT" race-s "$SDIR" standby
 if grep -E 'terminated by signal|PANIC' "$DIR/server.log" "$SDIR/server.log"; then oc_fail "no crash in the server logs"; else oc_ok "no crash in the server logs"; fi
 oc_summary
