@@ -16,6 +16,7 @@ constexpr const char* kNotInPrerequisiteState = "55000";
 constexpr const char* kDuplicateObject = "42710";
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kSystemError = "58000";  // provider failures
+constexpr const char* kQueryCanceled = "57014";  // a provider call interrupted by a cancel
 constexpr const char* kOutOfMemory = "53200";
 constexpr const char* kInternal = "XX000";
 }  // namespace sqlstate

@@ -1,10 +1,23 @@
 // Key providers: the master key (KEK) that wraps DEKs. A provider is named by
-// a URI; the registry maps the URI scheme to a factory. Adding a provider is
-// one new file plus one registry line (registry.cpp).
+// a URI; the registry (src/providers/registry.cpp) maps the URI scheme to a
+// factory. Adding a provider is one new file in src/providers/ plus one
+// registry line.
+//
+// Rules every provider follows (CONVENTIONS, "Talking to key services"):
+// - no PostgreSQL header; errors are Error(58000) naming the provider, the
+//   operation and the service's own code (a CKR_ name, an exit status), never
+//   a secret;
+// - a call that waits (a child process, the network, an HSM in a loop) asks
+//   provider_interrupted() at least every 100 ms and, when it says so, stops
+//   and throws through throw_interrupted() (57014); the glue then raises
+//   PostgreSQL's own cancel once every C++ object is gone;
+// - the wrap AAD (wrap_aad: label, org, version) is bound natively where the
+//   provider can (GCM AAD, an encryption context, the exec: request).
 #pragma once
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "secure.hpp"
 
@@ -28,9 +41,53 @@ class KeyProvider {
   // Unwraps; throws Error 58000 if the blob does not authenticate under this
   // KEK and aad.
   virtual SecretBytes unwrap(ByteView blob, ByteView aad) = 0;
+  // Whether this kind of KEK is fit for production (health()): a key file
+  // next to the data is not.
+  virtual bool production_ready() const { return true; }
 };
 
 using ProviderFactory = std::unique_ptr<KeyProvider> (*)(const std::string& uri);
+
+// ---- the registry (src/providers/registry.cpp): one entry per URI scheme
+struct SchemeInfo {
+  const char* name;                           // "file", "exec", "pkcs11"
+  ProviderFactory factory;
+  std::string (*check)(const std::string&);   // syntax: "" or the reason
+  bool (*runs_code)(const std::string&);      // loads or runs code (trust policy)
+};
+// The entry for a scheme, or nullptr.
+const SchemeInfo* find_scheme_info(const std::string& scheme);
+// "file, exec, ..." for messages.
+std::string supported_schemes();
+
+// ---- cancellation
+// The glue installs a check that reads PostgreSQL's interrupt flags (it calls
+// nothing that can raise an error). Without one, nothing is ever interrupted.
+using InterruptCheck = bool (*)();
+void set_interrupt_check(InterruptCheck check);
+bool provider_interrupted();
+// Throws Error 57014 "<provider> <operation> was interrupted".
+[[noreturn]] void throw_interrupted(const std::string& provider, const std::string& operation);
+
+// ---- which URIs the server trusts
+// A URI whose scheme loads or runs code (a pkcs11: module-path is a dlopen,
+// exec: runs a program) is opened only if it equals the configured master key
+// or matches an entry of orgcrypt.allowed_key_uris: an exact URI, or a prefix
+// ending in '*'. This holds wherever the URI comes from: the setting, an SQL
+// argument, or a key-table row (restored, replicated or planted). The glue
+// keeps the policy current (GUC assign hooks).
+struct UriPolicy {
+  std::string master_key;
+  std::vector<std::string> allowed;  // exact URIs, or prefixes ending in '*'
+};
+void set_uri_policy(UriPolicy policy);
+// Parses orgcrypt.allowed_key_uris: entries separated by commas or
+// whitespace. Returns "" or the reason the list is refused.
+std::string parse_allowed_uris(const std::string& list, std::vector<std::string>* out);
+// Does this scheme load or run code?
+bool uri_runs_code(const std::string& uri);
+// "" if the policy lets this URI be opened, else why not.
+std::string uri_trust_problem(const std::string& uri);
 
 // Returns the scheme of a URI ("file" for "file:/x"), or "" if it has none.
 std::string uri_scheme(const std::string& uri);

@@ -33,6 +33,9 @@ void fill_error(ErrInfo& err, const Error& e) noexcept {
 
 void raise_error(const ErrInfo& err) {
   const char* s = err.sqlstate;
+  // A provider call stopped because of a cancel or termination: raise
+  // PostgreSQL's own (statement hidden), now that the C++ objects are gone.
+  if (strcmp(s, sqlstate::kQueryCanceled) == 0) check_interrupts_hidden();
   int code = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
   ereport(ERROR, (errcode(code), errmsg("%s", err.message),
                   err.detail[0] ? errdetail("%s", err.detail) : 0,

@@ -80,6 +80,12 @@ void check_master_key() {
                     errhint("Set orgcrypt.master_key in postgresql.conf (for example "
                             "'file:/etc/postgresql/orgcrypt.key', a 32-byte key file with mode 0600) and reload."),
                     errhidestmt(true)));
+  if (!guc_allow_file_master_key && strncmp(guc_master_key, "file:", 5) == 0)
+    ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR),
+                    errmsg("orgcrypt.master_key is a file: key, and orgcrypt.allow_file_master_key is off"),
+                    errdetail("A file: key may unwrap existing data keys (to rewrap them) but not wrap new ones."),
+                    errhint("Set orgcrypt.master_key to an HSM or KMS key URI, or turn orgcrypt.allow_file_master_key on."),
+                    errhidestmt(true)));
 }
 
 // Creates version `version` of the org: a new DEK wrapped once by the master

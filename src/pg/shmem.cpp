@@ -292,6 +292,8 @@ AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot
     LWLockAcquire(s_state->lock, LW_EXCLUSIVE);
     if (ok)
       (void)t->complete_flight(key, MyProcPid, dek, at);
+    else if (strcmp(err.sqlstate, sqlstate::kQueryCanceled) == 0)
+      (void)t->abandon_flights(MyProcPid, my_proc_slot());  // our cancel is not the waiters' error
     else
       t->fail_flight(key, MyProcPid, err.sqlstate, err.message, at);
     s_flight_active = false;

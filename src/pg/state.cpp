@@ -22,7 +22,9 @@ extern "C" {
 namespace orgcrypt::pg {
 
 char* guc_master_key = nullptr;
+char* guc_allowed_key_uris = nullptr;
 bool guc_auto_create = true;
+bool guc_allow_file_master_key = true;
 volatile uint64_t g_epoch = 1;
 bool g_pending = false;
 
@@ -178,11 +180,54 @@ static bool check_master_key(char** newval, void**, GucSource) {
   return true;
 }
 
+// Keeps core's URI trust policy in step with the two settings it reads.
+// Assign hooks must not fail: on an allocation failure the old policy stays.
+static void update_uri_policy(const char* master, const char* allowed) {
+  try {
+    UriPolicy p;
+    p.master_key = master ? master : "";
+    (void)parse_allowed_uris(allowed ? allowed : "", &p.allowed);  // checked by the check hook
+    set_uri_policy(std::move(p));
+  } catch (...) {
+  }
+}
+
+static void assign_master_key(const char* newval, void*) { update_uri_policy(newval, guc_allowed_key_uris); }
+static void assign_allowed_uris(const char* newval, void*) { update_uri_policy(guc_master_key, newval); }
+
+static bool check_allowed_uris(char** newval, void**, GucSource) {
+  ErrInfo err;
+  const char* v = *newval ? *newval : "";
+  bool ok = cxx_call(err, [&]() {
+    std::string why = parse_allowed_uris(v, nullptr);
+    if (!why.empty()) throw Error(sqlstate::kInvalidParameter, why);
+  });
+  if (!ok) {
+    GUC_check_errdetail("%s", err.message);
+    return false;
+  }
+  return true;
+}
+
+// Read by providers while they wait (exec: children, HSM calls): never calls
+// anything that can raise an error.
+static bool pg_interrupted() { return QueryCancelPending || ProcDiePending; }
+
 void define_gucs() {
+  set_interrupt_check(pg_interrupted);
   DefineCustomStringVariable(
       "orgcrypt.master_key", "URI of the master key (KEK) that wraps new data keys.",
       "For example file:/etc/postgresql/orgcrypt.key (32 bytes, mode 0600, owned by the server's OS user).",
-      &guc_master_key, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_master_key, nullptr, nullptr);
+      &guc_master_key, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_master_key, assign_master_key, nullptr);
+  DefineCustomStringVariable(
+      "orgcrypt.allowed_key_uris", "Key URIs that load or run code which this server may use, besides orgcrypt.master_key.",
+      "Exact URIs, or prefixes ending in *, separated by commas. Applies to pkcs11: (a module-path is loaded) and exec: "
+      "(a program is run) URIs wherever they come from: settings, SQL arguments, key-table rows.",
+      &guc_allowed_key_uris, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_allowed_uris, assign_allowed_uris, nullptr);
+  DefineCustomBoolVariable("orgcrypt.allow_file_master_key",
+                           "Allow a file: master key to wrap new data keys.",
+                           "Off: file: keys only unwrap existing DEKs (so that they can be rewrapped).",
+                           &guc_allow_file_master_key, true, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);

@@ -14,7 +14,9 @@ namespace orgcrypt::pg {
 
 // Settings (GUC variables).
 extern char* guc_master_key;
+extern char* guc_allowed_key_uris;
 extern bool guc_auto_create;
+extern bool guc_allow_file_master_key;
 
 struct Backend {
   KeyRing ring{1024};

@@ -1,0 +1,119 @@
+#include <cstring>
+
+#include "aead.hpp"
+#include "error.hpp"
+#include "provider.hpp"
+
+namespace orgcrypt {
+
+namespace {
+InterruptCheck g_interrupt_check = nullptr;
+UriPolicy g_policy;
+}  // namespace
+
+void set_interrupt_check(InterruptCheck check) { g_interrupt_check = check; }
+bool provider_interrupted() { return g_interrupt_check && g_interrupt_check(); }
+void throw_interrupted(const std::string& provider, const std::string& operation) {
+  throw Error(sqlstate::kQueryCanceled, provider + " " + operation + " was interrupted");
+}
+
+void set_uri_policy(UriPolicy policy) { g_policy = std::move(policy); }
+
+std::string parse_allowed_uris(const std::string& list, std::vector<std::string>* out) {
+  std::vector<std::string> v;
+  std::string cur;
+  auto flush = [&]() {
+    if (!cur.empty()) v.push_back(cur);
+    cur.clear();
+  };
+  for (char c : list) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') flush();
+    else cur.push_back(c);
+  }
+  flush();
+  for (const auto& e : v) {
+    std::size_t star = e.find('*');
+    if (star != std::string::npos && star != e.size() - 1)
+      return "\"" + e + "\": '*' may only end an entry (a prefix)";
+    if (e == "*") return "\"*\" alone would trust every URI: list the URIs, or prefixes such as exec:/usr/local/lib/orgcrypt/*";
+    std::string base = star == std::string::npos ? e : e.substr(0, e.size() - 1);
+    if (uri_scheme(base).empty()) return "\"" + e + "\" does not start with a URI scheme";
+  }
+  if (out) *out = std::move(v);
+  return {};
+}
+
+bool uri_runs_code(const std::string& uri) {
+  const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));
+  return sc && sc->runs_code && sc->runs_code(uri);
+}
+
+std::string uri_trust_problem(const std::string& uri) {
+  if (!uri_runs_code(uri)) return {};
+  if (!g_policy.master_key.empty() && uri == g_policy.master_key) return {};
+  for (const auto& e : g_policy.allowed) {
+    if (!e.empty() && e.back() == '*') {
+      if (uri.compare(0, e.size() - 1, e, 0, e.size() - 1) == 0) return {};
+    } else if (uri == e) {
+      return {};
+    }
+  }
+  return "it loads or runs code and is neither orgcrypt.master_key nor listed in orgcrypt.allowed_key_uris";
+}
+
+std::string uri_scheme(const std::string& uri) {
+  auto colon = uri.find(':');
+  if (colon == std::string::npos || colon == 0) return {};
+  for (std::size_t i = 0; i < colon; i++) {
+    char c = uri[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+    if (!ok) return {};
+  }
+  return uri.substr(0, colon);
+}
+
+std::string check_uri_syntax(const std::string& uri) {
+  const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));
+  if (!sc) {
+    std::string s = uri_scheme(uri);
+    if (s.empty()) return "a key URI starts with a scheme, such as file:/absolute/path";
+    return "unknown key provider scheme \"" + s + "\" (this build supports: " + supported_schemes() + ")";
+  }
+  return sc->check(uri);
+}
+
+std::unique_ptr<KeyProvider> open_provider(const std::string& uri) {
+  std::string why = check_uri_syntax(uri);
+  if (!why.empty()) throw Error(sqlstate::kSystemError, "invalid master key URI \"" + uri + "\"", why);
+  why = uri_trust_problem(uri);
+  if (!why.empty())
+    throw Error(sqlstate::kSystemError, "key URI \"" + uri + "\" is not trusted by this server", why,
+                "A superuser may add it to orgcrypt.allowed_key_uris (exact URI or a prefix ending in *).");
+  return find_scheme_info(uri_scheme(uri))->factory(uri);
+}
+
+Bytes kek_fingerprint(ByteView kek) {
+  static const char kLabel[] = "orgcrypt KEK fingerprint v1";
+  Bytes mac = hmac_sha256(kek, ByteView(kLabel, sizeof kLabel - 1));
+  mac.resize(8);
+  return mac;
+}
+
+Bytes keywrap_with_aad(ByteView kek, ByteView dek, ByteView aad) {
+  SecretBytes in(dek.data, dek.data + dek.size);
+  Bytes digest = sha256(aad);
+  in.insert(in.end(), digest.begin(), digest.end());
+  return aes_key_wrap(kek, ByteView(in), false);
+}
+
+bool keyunwrap_with_aad(ByteView kek, ByteView blob, ByteView aad, SecretBytes& dek) {
+  SecretBytes out;
+  if (!aes_key_unwrap(kek, blob, false, out)) return false;
+  if (out.size() != kKeyLen + 32) return false;
+  Bytes digest = sha256(aad);
+  if (CRYPTO_memcmp(out.data() + kKeyLen, digest.data(), 32) != 0) return false;
+  dek.assign(out.begin(), out.begin() + kKeyLen);
+  return true;
+}
+
+}  // namespace orgcrypt

@@ -1,0 +1,67 @@
+// The provider framework: which URIs the server trusts
+// (orgcrypt.allowed_key_uris), the registry, and cancellation.
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "provider.hpp"
+
+using namespace orgcrypt;
+
+namespace {
+struct PolicyReset {
+  ~PolicyReset() {
+    set_uri_policy(UriPolicy{});
+    set_interrupt_check(nullptr);
+  }
+};
+}  // namespace
+
+TEST(ProviderPolicy, ParsesAllowedLists) {
+  std::vector<std::string> v;
+  EXPECT_EQ(parse_allowed_uris("", &v), "");
+  EXPECT_TRUE(v.empty());
+  EXPECT_EQ(parse_allowed_uris(" exec:/usr/lib/oc/wrap ,pkcs11:token=a*\n file:/k ", &v), "");
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], "exec:/usr/lib/oc/wrap");
+  EXPECT_EQ(v[1], "pkcs11:token=a*");
+  EXPECT_EQ(v[2], "file:/k");
+  EXPECT_NE(parse_allowed_uris("*", &v), "");
+  EXPECT_NE(parse_allowed_uris("exec:/a*b", &v), "");
+  EXPECT_NE(parse_allowed_uris("/no/scheme", &v), "");
+}
+
+TEST(ProviderPolicy, FileUrisRunNoCodeAndNeedNoListing) {
+  PolicyReset r;
+  set_uri_policy(UriPolicy{});
+  EXPECT_FALSE(uri_runs_code("file:/etc/orgcrypt.key"));
+  EXPECT_EQ(uri_trust_problem("file:/etc/orgcrypt.key"), "");
+}
+
+TEST(ProviderPolicy, UnknownSchemesAreRefusedBySyntax) {
+  EXPECT_NE(check_uri_syntax("nosuch:/x").find("unknown key provider scheme \"nosuch\""), std::string::npos);
+  EXPECT_NE(check_uri_syntax("nosuch:/x").find(supported_schemes()), std::string::npos);
+  try {
+    open_provider("nosuch:/x");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "58000");
+  }
+}
+
+TEST(ProviderPolicy, InterruptCheckIsAskedAndThrows57014) {
+  PolicyReset r;
+  EXPECT_FALSE(provider_interrupted());
+  static bool flag = false;
+  set_interrupt_check([]() { return flag; });
+  EXPECT_FALSE(provider_interrupted());
+  flag = true;
+  EXPECT_TRUE(provider_interrupted());
+  try {
+    throw_interrupted("exec:/x", "wrap");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "57014");
+    EXPECT_NE(std::string(e.what()).find("exec:/x wrap was interrupted"), std::string::npos);
+  }
+  flag = false;
+}
