@@ -27,10 +27,35 @@ oc_install_deps() {
       sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
   fi
-  export PATH=/usr/lib/postgresql/$OC_PG_MAJOR/bin:$PATH
+  # OC_PG_BINDIR: a private copy of PostgreSQL (oc_private_pg) instead of
+  # the system's, so that a build installs there and nowhere else.
+  export PATH=${OC_PG_BINDIR:-/usr/lib/postgresql/$OC_PG_MAJOR/bin}:$PATH
   OC_PGBIN=$(pg_config --bindir)
   OC_PGXS=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)
   export OC_PGBIN OC_PGXS
+}
+
+# oc_private_pg DIR: copies the system's PostgreSQL (binaries, libraries,
+# share) into DIR, once, and prints the bin directory of the copy: export it
+# as OC_PG_BINDIR (before sourcing this file) to build, install and run
+# clusters there without touching the system's installation, e.g. to work in
+# several checkouts at once. PostgreSQL is relocatable: the copy's pg_config
+# names the copy's directories.
+oc_private_pg() {
+  local dir=$1 bin share inc pkglib
+  bin=$(/usr/lib/postgresql/$OC_PG_MAJOR/bin/pg_config --bindir)
+  share=$(/usr/lib/postgresql/$OC_PG_MAJOR/bin/pg_config --sharedir)
+  inc=$(/usr/lib/postgresql/$OC_PG_MAJOR/bin/pg_config --includedir-server)
+  pkglib=$(/usr/lib/postgresql/$OC_PG_MAJOR/bin/pg_config --pkglibdir)
+  if [ ! -x "$dir$bin/pg_config" ]; then
+    mkdir -p "$dir$(dirname "$(dirname "$bin")")" "$dir$(dirname "$share")" "$(dirname "$dir$inc")"
+    cp -a "$(dirname "$bin")" "$dir$(dirname "$(dirname "$bin")")/"
+    [ -d "$dir$pkglib" ] || { mkdir -p "$(dirname "$dir$pkglib")"; cp -a "$pkglib" "$dir$pkglib"; }
+    cp -a "$share" "$dir$(dirname "$share")/"
+    ln -sfn "$inc" "$dir$inc"
+  fi
+  chmod 755 "$dir"
+  echo "$dir$bin"
 }
 
 # Configures, builds and installs the extension into the PostgreSQL that
@@ -38,6 +63,7 @@ oc_install_deps() {
 oc_build() {
   oc_log "building with CMake in $OC_BUILD"
   cmake -S "$OC_ROOT" -B "$OC_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORGCRYPT_TEST_HOOKS="${OC_TEST_HOOKS:-OFF}" \
+    -DPG_CONFIG="$OC_PGBIN/pg_config" \
     >"$OC_BUILD.cmake.log" 2>&1 \
     || { cat "$OC_BUILD.cmake.log"; return 1; }
   cmake --build "$OC_BUILD" -j"$(nproc)" 2>&1 | grep -Ev '^\[|^gmake|^make|Consolidate|Built target|Scanning' || true
