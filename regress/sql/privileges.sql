@@ -22,6 +22,14 @@ SELECT pg_temp.err($q$SELECT orgcrypt.create_org_key('priv-other')$q$);
 SELECT pg_temp.err($q$SELECT orgcrypt.rotate_org_dek('priv-org')$q$);
 SELECT pg_temp.err($q$SELECT orgcrypt.destroy_org_keys('priv-org')$q$);
 SELECT pg_temp.err($q$SELECT orgcrypt.cache_flush()$q$);
+-- nor rotate the master key, probe the providers or read their statistics
+SELECT pg_temp.err($q$CALL orgcrypt.rewrap_org_keys()$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.rewrap_batch(1)$q$);
+SELECT pg_temp.err($q$SELECT * FROM orgcrypt.health()$q$);
+SELECT pg_temp.err($q$SELECT * FROM orgcrypt.provider_stats$q$);
+SELECT pg_temp.err($q$SELECT * FROM orgcrypt.provider_stats_fn()$q$);
+SELECT pg_temp.err($q$SET orgcrypt.allowed_key_uris = 'exec:/bin/sh'$q$);
+SELECT pg_temp.err($q$SHOW orgcrypt.allowed_key_uris$q$);
 -- cannot turn auto-creation off for everyone, nor see the master key setting
 SELECT pg_temp.err($q$SET orgcrypt.auto_create_org_keys = off$q$);
 SELECT pg_temp.err($q$SHOW orgcrypt.master_key$q$);

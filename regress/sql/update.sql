@@ -1,9 +1,10 @@
--- ALTER EXTENSION orgcrypt UPDATE from 1.0: data written under 1.0 still
--- decrypts, key state (rotation, destroy) survives, and the objects equal a
--- fresh install of the new version.
+-- ALTER EXTENSION orgcrypt UPDATE from 1.0 (through every version) and from
+-- 1.1: data written before still decrypts, key state (rotation, destroy)
+-- survives, and the objects equal a fresh install of the new version.
 \i regress/sql/err_helper.psql
 CREATE DATABASE orgcrypt_regress_upd_old TEMPLATE template0;
 CREATE DATABASE orgcrypt_regress_upd_new TEMPLATE template0;
+CREATE DATABASE orgcrypt_regress_upd_11 TEMPLATE template0;
 
 -- Everything that makes up the extension, as text: its member objects and
 -- what they carry (function attributes and privileges, the key table's
@@ -35,6 +36,20 @@ CREATE EXTENSION orgcrypt;
 SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
 :describe \gset new_
 SELECT :'old_string_agg' = :'new_string_agg' AS same_objects_as_fresh_install;
+
+-- from 1.1
+\c orgcrypt_regress_upd_11
+CREATE EXTENSION orgcrypt VERSION '1.1';
+CREATE TABLE vals (org text, v orgcrypt.ciphertext, pt text);
+INSERT INTO vals SELECT 'u11-' || i % 2, orgcrypt.encrypt_for_org('u11-' || i % 2, 'value ' || i), 'value ' || i
+  FROM generate_series(1, 10) i;
+SELECT orgcrypt.rotate_org_dek('u11-1');
+ALTER EXTENSION orgcrypt UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'orgcrypt';
+SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = pt) AS decrypt_after_update FROM vals;
+:describe \gset u11_
+SELECT :'u11_string_agg' = :'new_string_agg' AS same_objects_as_fresh_install;
+\c orgcrypt_regress_upd_new
 -- what the update test compares (so a difference is easy to read)
 SELECT count(*) AS lines FROM regexp_split_to_table(:'new_string_agg', E'\n');
 
@@ -62,3 +77,4 @@ SELECT pg_temp.err($q$INSERT INTO orgcrypt.org_dek (org, version, state, wrapped
 DROP DATABASE orgcrypt_regress_upd_latin1;
 DROP DATABASE orgcrypt_regress_upd_old;
 DROP DATABASE orgcrypt_regress_upd_new;
+DROP DATABASE orgcrypt_regress_upd_11;

@@ -13,22 +13,21 @@ namespace orgcrypt {
 
 namespace {
 
-[[noreturn]] void not_returned(const std::string& uri, ByteView org, std::uint32_t version, const std::string& why) {
+[[noreturn]] void not_returned(const std::string& uri, ByteView org, std::uint32_t version, const std::string& what,
+                               const std::string& why) {
   throw Error(sqlstate::kSystemError,
-              "the key provider \"" + uri + "\" did not return the data key it wrapped: the new key was not stored",
-              "Creating DEK version " + std::to_string(version) + " of organization \"" +
+              "the key provider \"" + uri + "\" did not return the data key it wrapped: the " + what + " was not stored",
+              "DEK version " + std::to_string(version) + " of organization \"" +
                   std::string(reinterpret_cast<const char*>(org.data), org.size) + "\": " + why,
               "Check that the master key at this URI is stable and not being replaced, then retry.");
 }
 
 }  // namespace
 
-NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t version, const OpenProvider& open) {
-  NewDek out;
-  out.dek.resize(kKeyLen);
-  random_bytes(out.dek.data(), out.dek.size());
+WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t version, ByteView dek,
+                         const OpenProvider& open, const std::string& what) {
+  WrappedDek out;
   const Bytes aad = wrap_aad(org, version);
-
   // Fingerprint and wrap through one provider object: both see one key.
   {
     std::unique_ptr<KeyProvider> p = open(uri);
@@ -36,9 +35,8 @@ NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t ve
       throw Error(sqlstate::kSystemError, "could not open the key provider \"" + uri + "\"",
                   "The provider factory returned no provider.");
     out.kek_fp = p->fingerprint();
-    out.wrapped = p->wrap(ByteView(out.dek), ByteView(aad));
+    out.wrapped = p->wrap(dek, ByteView(aad));
   }
-
   // Verify: read the row back the way every later reader will.
   DekRow row;
   row.version = version;
@@ -50,12 +48,28 @@ NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t ve
   try {
     back = unwrap_row(org, row, open);
   } catch (const Error& e) {
+    if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
     // e's message names the URI, org and version, never key bytes.
-    not_returned(uri, org, version, std::string("unwrapping it again failed: ") + e.what());
+    not_returned(uri, org, version, what, std::string("unwrapping it again failed: ") + e.what());
   }
-  if (back.size() != out.dek.size() || CRYPTO_memcmp(back.data(), out.dek.data(), out.dek.size()) != 0)
-    not_returned(uri, org, version, "unwrapping it again gave different bytes.");
+  if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
+    not_returned(uri, org, version, what, "unwrapping it again gave different bytes.");
   return out;
+}
+
+NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t version, const OpenProvider& open) {
+  NewDek out;
+  out.dek.resize(kKeyLen);
+  random_bytes(out.dek.data(), out.dek.size());
+  WrappedDek w = wrap_verified(uri, org, version, ByteView(out.dek), open, "new key");
+  out.wrapped = std::move(w.wrapped);
+  out.kek_fp = std::move(w.kek_fp);
+  return out;
+}
+
+WrappedDek rewrap_dek(const DekRow& row, ByteView org, const std::string& new_uri, const OpenProvider& open) {
+  SecretBytes dek = unwrap_row(org, row, open);  // through the KEK that wrapped it
+  return wrap_verified(new_uri, org, row.version, ByteView(dek), open, "rewrapped key");
 }
 
 }  // namespace orgcrypt

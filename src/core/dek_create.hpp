@@ -10,10 +10,27 @@
 #include <cstdint>
 #include <string>
 
+#include "keyring.hpp"
 #include "provider.hpp"
 #include "secure.hpp"
 
 namespace orgcrypt {
+
+struct WrappedDek {
+  Bytes wrapped;  // the wrapped DEK to store
+  Bytes kek_fp;   // fingerprint of the KEK that wrapped it
+};
+
+// Wraps dek as version `version` of org under the KEK at uri, then verifies
+// it as above. `what` names it in the error ("new key", "rewrapped key").
+WrappedDek wrap_verified(const std::string& uri, ByteView org_utf8, std::uint32_t version, ByteView dek,
+                         const OpenProvider& open, const std::string& what);
+
+// Master-key rotation of one DEK: unwraps the row through the KEK that
+// wrapped it (fingerprint checked), wraps the same DEK under new_uri and
+// verifies it. The DEK itself never changes, so no value is re-encrypted.
+WrappedDek rewrap_dek(const DekRow& row, ByteView org_utf8, const std::string& new_uri,
+                      const OpenProvider& open = open_provider);
 
 struct NewDek {
   SecretBytes dek;  // 32 random bytes, wiped when freed

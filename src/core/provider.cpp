@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstring>
 
 #include "aead.hpp"
@@ -9,7 +10,60 @@ namespace orgcrypt {
 namespace {
 InterruptCheck g_interrupt_check = nullptr;
 UriPolicy g_policy;
+ProviderObserver g_observer = nullptr;
+
+// Times every call of the provider it wraps and reports it to the observer.
+class ObservedProvider final : public KeyProvider {
+ public:
+  explicit ObservedProvider(std::unique_ptr<KeyProvider> p) : p_(std::move(p)) {}
+  const std::string& uri() const override { return p_->uri(); }
+  void validate() override { observe("validate", [&] { p_->validate(); }); }
+  Bytes fingerprint() override {
+    Bytes r;
+    observe("fingerprint", [&] { r = p_->fingerprint(); });
+    return r;
+  }
+  Bytes wrap(ByteView dek, ByteView aad) override {
+    Bytes r;
+    observe("wrap", [&] { r = p_->wrap(dek, aad); });
+    return r;
+  }
+  SecretBytes unwrap(ByteView blob, ByteView aad) override {
+    SecretBytes r;
+    observe("unwrap", [&] { r = p_->unwrap(blob, aad); });
+    return r;
+  }
+  bool production_ready() const override { return p_->production_ready(); }
+
+ private:
+  template <typename F>
+  void observe(const char* op, F&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    bool ok = false;
+    try {
+      f();
+      ok = true;
+    } catch (...) {
+      report(op, false, t0);
+      throw;
+    }
+    report(op, ok, t0);
+  }
+  void report(const char* op, bool ok, std::chrono::steady_clock::time_point t0) {
+    ProviderObserver o = g_observer;
+    if (!o) return;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    try {
+      o(p_->uri(), op, ok, static_cast<std::int64_t>(us));
+    } catch (...) {
+      // statistics never change the outcome of a call
+    }
+  }
+  std::unique_ptr<KeyProvider> p_;
+};
 }  // namespace
+
+void set_provider_observer(ProviderObserver observer) { g_observer = observer; }
 
 void set_interrupt_check(InterruptCheck check) { g_interrupt_check = check; }
 bool provider_interrupted() { return g_interrupt_check && g_interrupt_check(); }
@@ -89,7 +143,9 @@ std::unique_ptr<KeyProvider> open_provider(const std::string& uri) {
   if (!why.empty())
     throw Error(sqlstate::kSystemError, "key URI \"" + uri + "\" is not trusted by this server", why,
                 "A superuser may add it to orgcrypt.allowed_key_uris (exact URI or a prefix ending in *).");
-  return find_scheme_info(uri_scheme(uri))->factory(uri);
+  std::unique_ptr<KeyProvider> p = find_scheme_info(uri_scheme(uri))->factory(uri);
+  if (g_observer) return std::make_unique<ObservedProvider>(std::move(p));
+  return p;
 }
 
 Bytes kek_fingerprint(ByteView kek) {

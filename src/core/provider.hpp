@@ -15,6 +15,7 @@
 //   provider can (GCM AAD, an encryption context, the exec: request).
 #pragma once
 #include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,14 @@ bool provider_interrupted();
 // Throws Error 57014 "<provider> <operation> was interrupted".
 [[noreturn]] void throw_interrupted(const std::string& provider, const std::string& operation);
 
+// ---- statistics (provider_stats)
+// An observer sees every call on every provider that open_provider returns:
+// the URI, the operation ("wrap", "unwrap", "fingerprint", "validate"),
+// whether it succeeded, and how long it took. The glue keeps per-backend
+// counts and folds them into shared memory at transaction end.
+using ProviderObserver = void (*)(const std::string& uri, const char* operation, bool ok, std::int64_t micros);
+void set_provider_observer(ProviderObserver observer);
+
 // ---- which URIs the server trusts
 // A URI whose scheme loads or runs code (a pkcs11: module-path is a dlopen,
 // exec: runs a program) is opened only if it equals the configured master key
@@ -107,6 +116,9 @@ std::string check_uri_syntax(const std::string& uri);
 // The providers (one factory and one syntax check per scheme).
 std::unique_ptr<KeyProvider> make_file_provider(const std::string& uri);
 std::string check_file_uri(const std::string& uri);
+// How many times this process has read and parsed a key file (tests): a
+// file: key is kept and read again only when its file changes.
+unsigned long file_key_loads();
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline

@@ -217,6 +217,43 @@ int32 key_op(const OrgName& org, KeyOp op) {
   return result;
 }
 
+int32 rewrap_batch(int32 batch_size) {
+  check_master_key();
+  check_writable();
+  if (batch_size < 1)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("batch_size must be at least 1"), errhidestmt(true)));
+  const char* uri = guc_master_key;
+  // The configured KEK's identity: its URI and fingerprint.
+  ORGCRYPT_CXX(backend().fp_out = open_provider(uri)->fingerprint());
+  g_counters.provider_calls++;
+  MemoryContext mcxt = CurrentMemoryContext;
+  kt_open();
+  ForeignRow* rows = nullptr;
+  int n = kt_lock_foreign(uri, backend().fp_out, batch_size, &rows, mcxt);
+  for (int i = 0; i < n; i++) {
+    ByteView org_utf8 = to_utf8(VARDATA_ANY(rows[i].org), (int)VARSIZE_ANY_EXHDR(rows[i].org), "organization name");
+    ORGCRYPT_CXX({
+      DekRow old = to_core_row(rows[i].row);
+      WrappedDek w = rewrap_dek(old, org_utf8, uri);
+      backend().wrapped_out = std::move(w.wrapped);
+      backend().fp_out = std::move(w.kek_fp);
+    });
+    g_counters.provider_calls += 3;  // unwrap, wrap, verifying unwrap
+    s_in_key_op = true;
+    kt_rewrap(rows[i].org, rows[i].row.version, backend().wrapped_out, uri, backend().fp_out);
+    s_in_key_op = false;
+    OrgName o;
+    o.db = rows[i].org;
+    o.bytes = ByteView(VARDATA_ANY(o.db), VARSIZE_ANY_EXHDR(o.db));
+    o.utf8 = org_utf8;
+    remember_org(&s_touched, o);
+    g_pending = true;
+    check_interrupts_hidden();
+  }
+  kt_close();
+  return n;
+}
+
 void at_commit_key_changes() {
   ListCell* lc;
   foreach (lc, s_destroyed) {

@@ -15,6 +15,11 @@ enum class KeyOp { AutoCreate, Create, Rotate, Destroy };
 // created the first key meanwhile) or the number of versions destroyed.
 int32 key_op(const OrgName& org, KeyOp op);
 
+// Master-key rotation: rewraps up to batch_size live DEKs whose KEK is not
+// the configured one (URI and fingerprint) under it, each verified before its
+// row is updated; returns how many. The DEKs themselves do not change.
+int32 rewrap_batch(int32 batch_size);
+
 // 55000 for an org whose keys were destroyed (encrypt, create, rotate).
 [[noreturn]] void org_destroyed_error(const OrgName& org);
 

@@ -34,7 +34,7 @@ void become_owner() {
 // The statements, prepared once per backend (SPI_keepplan). They name the
 // table by its qualified name: if the extension is dropped and created
 // again, the plan cache re-plans them against the new table.
-enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kNumPlans };
+enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kForeign, kRewrap, kUris, kNumPlans };
 struct PlanDef {
   const char* sql;
   int nargs;
@@ -54,6 +54,17 @@ const PlanDef kPlans[kNumPlans] = {
     {"UPDATE orgcrypt.org_dek SET state = 'destroyed', wrapped = NULL, destroyed_at = pg_catalog.now() "
      "WHERE org OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.<>) 'destroyed'",
      1, {TEXTOID}},
+    {"SELECT org, version, state, wrapped, kek_uri, kek_fingerprint FROM orgcrypt.org_dek "
+     "WHERE state OPERATOR(pg_catalog.<>) 'destroyed' AND (kek_uri OPERATOR(pg_catalog.<>) $1 "
+     "OR kek_fingerprint IS NULL OR kek_fingerprint OPERATOR(pg_catalog.<>) $2) "
+     "ORDER BY org, version LIMIT $3 FOR UPDATE",
+     3, {TEXTOID, BYTEAOID, INT4OID}},
+    {"UPDATE orgcrypt.org_dek SET wrapped = $3, kek_uri = $4, kek_fingerprint = $5 "
+     "WHERE org OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2 "
+     "AND state OPERATOR(pg_catalog.<>) 'destroyed'",
+     5, {TEXTOID, INT4OID, BYTEAOID, TEXTOID, BYTEAOID}},
+    {"SELECT DISTINCT kek_uri FROM orgcrypt.org_dek WHERE state OPERATOR(pg_catalog.<>) 'destroyed' ORDER BY 1",
+     0, {}},
 };
 SPIPlanPtr s_plans[kNumPlans];
 
@@ -197,6 +208,56 @@ void kt_retire_active(text* org) {
 int kt_tombstone(text* org) {
   Datum values[1] = {PointerGetDatum(org)};
   return run(kTombstone, values, true, false, SPI_OK_UPDATE);
+}
+
+int kt_lock_foreign(const char* uri, const Bytes& fp, int limit, ForeignRow** rows, MemoryContext mcxt) {
+  Datum values[3] = {CStringGetTextDatum(uri), PointerGetDatum(to_bytea(fp)), Int32GetDatum(limit)};
+  int n = run(kForeign, values, true, false, SPI_OK_SELECT);
+  MemoryContext old = MemoryContextSwitchTo(mcxt);
+  ForeignRow* out = (ForeignRow*)palloc0(sizeof(ForeignRow) * (n ? n : 1));
+  TupleDesc td = SPI_tuptable->tupdesc;
+  for (int i = 0; i < n; i++) {
+    HeapTuple tup = SPI_tuptable->vals[i];
+    bool isnull;
+    out[i].org = DatumGetTextPCopy(SPI_getbinval(tup, td, 1, &isnull));
+    PgRow* r = &out[i].row;
+    r->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
+    char* st = TextDatumGetCString(SPI_getbinval(tup, td, 3, &isnull));
+    r->state = strcmp(st, "active") == 0 ? DekState::Active : DekState::Retired;
+    r->wrapped = DatumGetByteaPCopy(SPI_getbinval(tup, td, 4, &isnull));
+    r->kek_uri = TextDatumGetCString(SPI_getbinval(tup, td, 5, &isnull));
+    Datum f = SPI_getbinval(tup, td, 6, &isnull);
+    r->kek_fp = isnull ? nullptr : DatumGetByteaPCopy(f);
+  }
+  MemoryContextSwitchTo(old);
+  *rows = out;
+  return n;
+}
+
+void kt_rewrap(text* org, int32 version, const Bytes& wrapped, const char* uri, const Bytes& fp) {
+  Datum values[5] = {PointerGetDatum(org), Int32GetDatum(version), PointerGetDatum(to_bytea(wrapped)),
+                     CStringGetTextDatum(uri), PointerGetDatum(to_bytea(fp))};
+  if (run(kRewrap, values, true, false, SPI_OK_UPDATE) != 1) internal_error("a locked key row to rewrap is gone");
+}
+
+int kt_kek_uris(char*** uris, MemoryContext mcxt) {
+  int n = run(kUris, nullptr, true, true, SPI_OK_SELECT);
+  MemoryContext old = MemoryContextSwitchTo(mcxt);
+  char** out = (char**)palloc0(sizeof(char*) * (n ? n : 1));
+  for (int i = 0; i < n; i++) {
+    bool isnull;
+    out[i] = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+  }
+  MemoryContextSwitchTo(old);
+  *uris = out;
+  return n;
+}
+
+DekRow to_core_row(const PgRow& r) {
+  PgRowSet one;
+  one.n = 1;
+  one.rows = const_cast<PgRow*>(&r);
+  return to_core(one).front();
 }
 
 std::vector<DekRow> to_core(const PgRowSet& rs) {

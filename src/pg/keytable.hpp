@@ -51,6 +51,20 @@ void kt_retire_active(text* org);
 // many it destroyed.
 int kt_tombstone(text* org);
 
+// Master-key rotation: locks (FOR UPDATE) up to `limit` live rows whose KEK
+// is not (uri, fp), in (org, version) order, into memory of context mcxt;
+// returns how many. kt_rewrap stores one row's new wrapped form.
+struct ForeignRow {
+  text* org;
+  PgRow row;
+};
+int kt_lock_foreign(const char* uri, const Bytes& fp, int limit, ForeignRow** rows, MemoryContext mcxt);
+void kt_rewrap(text* org, int32 version, const Bytes& wrapped, const char* uri, const Bytes& fp);
+
+// The KEK URIs that wrap live DEKs, sorted (into context mcxt).
+int kt_kek_uris(char*** uris, MemoryContext mcxt);
+
 std::vector<DekRow> to_core(const PgRowSet& rs);
+DekRow to_core_row(const PgRow& r);
 
 }  // namespace orgcrypt::pg

@@ -30,6 +30,7 @@ extern "C" {
 #endif
 }
 
+#include "provider_stats.hpp"
 #include "shared_cache.hpp"
 
 namespace orgcrypt::pg {
@@ -52,6 +53,7 @@ struct SharedState {
   int64 locked_bytes;
   bool dontdump;
   SharedDekTable* table;  // page-aligned, inside this allocation
+  ProviderStatsTable pstats;  // provider_stats, under `lock`
 };
 
 SharedState* s_state = nullptr;
@@ -121,6 +123,7 @@ void shmem_startup() {
     pg_atomic_init_u64(&st->expirations, 0);
     pg_atomic_init_u64(&st->flush_gen, 1);
     pg_atomic_init_u32(&st->gens_untrusted, 0);
+    st->pstats.clear();
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uintptr_t base = ((uintptr_t)st + MAXALIGN(sizeof(SharedState)) + page - 1) & ~(uintptr_t)(page - 1);
     size_t region = SharedDekTable::region_size((uint32)guc_cache_size, leader_slots());
@@ -196,7 +199,36 @@ bool shared_mode() { return s_state != nullptr; }
 
 int64 ttl_us() { return (int64)guc_cache_ttl * USECS_PER_SEC; }
 
+// Provider calls of this backend since its last fold (the observer adds to
+// it: no allocation, no PostgreSQL call), and, without a shared cache, the
+// backend's own totals.
+static ProviderStatsTable s_pstats_delta, s_pstats_local;
+
+static void observe_provider_call(const std::string& uri, const char* op, bool ok, std::int64_t micros) {
+  (void)op;
+  s_pstats_delta.add(uri, ok, micros);
+}
+
+void install_provider_observer() { set_provider_observer(observe_provider_call); }
+
+static void fold_provider_stats() {
+  if (s_pstats_delta.empty()) return;
+  if (s_state)
+    with_table(LW_EXCLUSIVE, [](SharedDekTable&) { s_state->pstats.merge(s_pstats_delta); });
+  else
+    s_pstats_local.merge(s_pstats_delta);
+  s_pstats_delta.clear();
+}
+
+const ProviderStatsTable* provider_stats_snapshot(ProviderStatsTable* copy) {
+  fold_provider_stats();
+  if (!s_state) return &s_pstats_local;
+  with_table(LW_SHARED, [copy](SharedDekTable&) { memcpy(copy, &s_state->pstats, sizeof *copy); });
+  return copy;
+}
+
 void fold_counters() {
+  fold_provider_stats();
   if (!s_state) return;
   LocalCounters c = g_counters;
   if (c.hits) pg_atomic_fetch_add_u64(&s_state->hits, c.hits);

@@ -4,6 +4,7 @@
 #include "pg/prelude.h"
 
 #include "keyring.hpp"
+#include "provider_stats.hpp"
 
 namespace orgcrypt::pg {
 
@@ -20,7 +21,14 @@ struct LocalCounters {
   uint64 hits, misses, provider_calls, waits, expirations;
 };
 extern LocalCounters g_counters;
-void fold_counters();
+void fold_counters();  // (provider statistics too)
+
+// Provider statistics: the observer (installed in _PG_init) counts every
+// provider call per backend; folded into shared memory with the counters.
+void install_provider_observer();
+// The current statistics (shared, or this backend's without preloading);
+// copy is scratch space for a consistent copy of the shared table.
+const ProviderStatsTable* provider_stats_snapshot(ProviderStatsTable* copy);
 
 // The key for an L1 miss: looks in shared memory, waits for (or leads) the
 // single unwrap, installs the DEK into the backend's ring. Raises the

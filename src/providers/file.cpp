@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,24 @@ int hexval(std::uint8_t c) {
 bool is_b64(std::uint8_t c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
+
+// The keys this process has read, by path, with the identity of the file
+// they came from: a file: key is read again only when its file changes (the
+// permission checks still run at every use). Wiped when replaced and at exit.
+struct KeptKey {
+  bool valid = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  struct timespec mtim = {}, ctim = {};
+  SecretBytes key;
+};
+std::map<std::string, KeptKey>& kept_keys() {
+  static std::map<std::string, KeptKey> m;
+  return m;
+}
+bool same_time(const struct timespec& a, const struct timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+std::atomic<unsigned long> g_file_key_loads{0};
 
 // Reads and parses its key file at most once: the first call that needs the
 // key loads it, and every later call on this object (fingerprint, wrap,
@@ -103,6 +123,14 @@ class FileProvider final : public KeyProvider {
     if (st.st_size > static_cast<off_t>(kMaxKeyFile))
       fail("master key file \"" + path_ + "\" has wrong length " + std::to_string(st.st_size),
            "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
+    // The key read last time, if the file is unchanged (same inode, size and
+    // times): no read, no parse. The checks above run on every use.
+    KeptKey& kept = kept_keys()[path_];
+    if (kept.valid && kept.dev == st.st_dev && kept.ino == st.st_ino && kept.size == st.st_size &&
+        same_time(kept.mtim, st.st_mtim) && same_time(kept.ctim, st.st_ctim))
+      return kept.key;
+    kept.valid = false;
+    kept.key = SecretBytes();  // the old key's storage is wiped as it is freed
     SecretBytes buf(kMaxKeyFile + 1);
     std::size_t total = 0;
     for (;;) {
@@ -115,7 +143,16 @@ class FileProvider final : public KeyProvider {
       total += static_cast<std::size_t>(n);
       if (total == buf.size()) break;
     }
-    return parse_key_material(ByteView(buf.data(), total), "master key file \"" + path_ + "\"");
+    SecretBytes key = parse_key_material(ByteView(buf.data(), total), "master key file \"" + path_ + "\"");
+    g_file_key_loads++;
+    kept.valid = true;
+    kept.dev = st.st_dev;
+    kept.ino = st.st_ino;
+    kept.size = st.st_size;
+    kept.mtim = st.st_mtim;
+    kept.ctim = st.st_ctim;
+    kept.key = key;  // the previous key (if any) is wiped as it is replaced
+    return key;
   }
 
   std::string uri_;
@@ -174,6 +211,8 @@ std::string check_file_uri(const std::string& uri) {
   if (uri.find('\0') != std::string::npos) return "the path contains a NUL byte";
   return {};
 }
+
+unsigned long file_key_loads() { return g_file_key_loads.load(); }
 
 std::unique_ptr<KeyProvider> make_file_provider(const std::string& uri) {
   return std::make_unique<FileProvider>(uri);

@@ -277,3 +277,68 @@ TEST_F(DekCreateTest, UnwrapRowUsesInjectedFactory) {
   // The default factory does not know the scheme.
   expect_error(kSys, [&] { unwrap_row(ByteView(org_), row_of(d, "fake:x", 9)); }, "default factory");
 }
+
+// ---- rewrap_dek: master-key rotation of one DEK (same DEK, new KEK)
+
+namespace {
+// Two KEKs by URI: "fake:a" and "fake:b"; "fake:b" may misbehave.
+struct TwoKeks {
+  Fault b_fault = Fault::None;
+  bool a_replaced = false;
+  OpenProvider fn() {
+    return [this](const std::string& uri) -> std::unique_ptr<KeyProvider> {
+      Bytes k = kek_n(uri == "fake:a" ? (a_replaced ? 9 : 1) : 2);
+      Fault f = uri == "fake:b" ? b_fault : Fault::None;
+      return std::make_unique<FakeProvider>(uri, k, kek_fingerprint(ByteView(k)), f, nullptr);
+    };
+  }
+};
+}  // namespace
+
+TEST(RewrapDek, MovesTheSameDekToTheNewKek) {
+  TwoKeks f;
+  const std::string org = "acme";
+  NewDek d = create_wrapped_dek("fake:a", ByteView(org), 3, f.fn());
+  WrappedDek w = rewrap_dek(row_of(d, "fake:a", 3), ByteView(org), "fake:b", f.fn());
+  EXPECT_NE(w.wrapped, d.wrapped);
+  EXPECT_EQ(w.kek_fp, kek_fingerprint(ByteView(kek_n(2))));
+  DekRow moved;
+  moved.version = 3;
+  moved.wrapped = w.wrapped;
+  moved.kek_uri = "fake:b";
+  moved.kek_fp = w.kek_fp;
+  EXPECT_EQ(B(unwrap_row(ByteView(org), moved, f.fn())), B(d.dek));
+  // and it is bound to its place: another version does not unwrap
+  moved.version = 4;
+  expect_error(kSys, [&] { unwrap_row(ByteView(org), moved, f.fn()); }, "could not unwrap");
+  // and back again
+  moved.version = 3;
+  WrappedDek back = rewrap_dek(moved, ByteView(org), "fake:a", f.fn());
+  EXPECT_EQ(back.kek_fp, d.kek_fp);
+}
+
+TEST(RewrapDek, RefusesWhenTheOldKekWasReplaced) {
+  TwoKeks f;
+  const std::string org = "acme";
+  NewDek d = create_wrapped_dek("fake:a", ByteView(org), 1, f.fn());
+  f.a_replaced = true;
+  expect_error(kSys, [&] { rewrap_dek(row_of(d, "fake:a", 1), ByteView(org), "fake:b", f.fn()); },
+               "is not the key that wrapped DEK version 1");
+}
+
+TEST(RewrapDek, NeverReturnsAFormThatDoesNotUnwrap) {
+  TwoKeks f;
+  const std::string org = "acme";
+  NewDek d = create_wrapped_dek("fake:a", ByteView(org), 1, f.fn());
+  for (Fault fault : {Fault::UnwrapFlipsAByte, Fault::UnwrapThrows}) {
+    f.b_fault = fault;
+    try {
+      rewrap_dek(row_of(d, "fake:a", 1), ByteView(org), "fake:b", f.fn());
+      FAIL() << "a rewrap that does not come back was returned";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.sqlstate(), kSys);
+      EXPECT_NE(std::string(e.what()).find("the rewrapped key was not stored"), std::string::npos) << e.what();
+      expect_no_bytes(std::string(e.what()) + e.detail(), B(d.dek));
+    }
+  }
+}

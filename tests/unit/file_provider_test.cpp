@@ -401,3 +401,30 @@ TEST_F(FileProviderTest, FifoIsRejectedWithoutBlocking) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "expected Error 58000 (1: no error, 2: other SQLSTATE, 3: other exception)";
 }
+
+// The key is kept per process and read again only when the file changes;
+// the permission checks still run at every use.
+TEST(FileProviderKept, ReadsTheFileAgainOnlyWhenItChanges) {
+  testutil::TempDir dir;
+  std::string path = dir.file("kept.key");
+  Bytes k1(32, 0x11), k2(32, 0x22);
+  testutil::write_file(path, std::string(k1.begin(), k1.end()));
+  unsigned long l0 = file_key_loads();
+  EXPECT_EQ(open_provider("file:" + path)->fingerprint(), kek_fingerprint(ByteView(k1)));
+  EXPECT_EQ(open_provider("file:" + path)->fingerprint(), kek_fingerprint(ByteView(k1)));
+  EXPECT_EQ(open_provider("file:" + path)->fingerprint(), kek_fingerprint(ByteView(k1)));
+  EXPECT_EQ(file_key_loads() - l0, 1u) << "an unchanged key file was read again";
+  // replaced (a new inode): read again, and the new key is used
+  std::string tmp = dir.file("kept.new");
+  testutil::write_file(tmp, std::string(k2.begin(), k2.end()));
+  ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
+  EXPECT_EQ(open_provider("file:" + path)->fingerprint(), kek_fingerprint(ByteView(k2)));
+  EXPECT_EQ(file_key_loads() - l0, 2u);
+  // a kept key does not bypass the permission check
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  EXPECT_THROW(open_provider("file:" + path)->fingerprint(), Error);
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  // rewritten in place (same inode, new mtime/ctime): read again
+  testutil::write_file(path, std::string(k1.begin(), k1.end()));
+  EXPECT_EQ(open_provider("file:" + path)->fingerprint(), kek_fingerprint(ByteView(k1)));
+}
