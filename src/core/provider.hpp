@@ -107,6 +107,9 @@ std::string check_uri_syntax(const std::string& uri);
 // The providers (one factory and one syntax check per scheme).
 std::unique_ptr<KeyProvider> make_file_provider(const std::string& uri);
 std::string check_file_uri(const std::string& uri);
+// exec:/absolute/path[?timeout_ms=N] (src/providers/exec.cpp, docs/providers.md)
+std::unique_ptr<KeyProvider> make_exec_provider(const std::string& uri);
+std::string check_exec_uri(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline
