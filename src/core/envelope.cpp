@@ -116,14 +116,28 @@ void open(AesGcm& key, std::string& aad_buf, const std::uint8_t* env, std::size_
                 "The value was tampered with, or it was sealed for another organization or with another context.");
 }
 
+namespace {
+constexpr char kWrapLabel[] = "orgcrypt DEK wrap v1";
+constexpr std::size_t kWrapLabelLen = sizeof kWrapLabel - 1;
+}  // namespace
+
 Bytes wrap_aad(ByteView org, std::uint32_t version) {
-  static const char kLabel[] = "orgcrypt DEK wrap v1";
   std::string s;
-  s.append(kLabel, sizeof kLabel - 1);
+  s.append(kWrapLabel, kWrapLabelLen);
   append_u32be(s, static_cast<std::uint32_t>(org.size));
   s.append(reinterpret_cast<const char*>(org.data), org.size);
   append_u32be(s, version);
   return Bytes(s.begin(), s.end());
+}
+
+bool parse_wrap_aad(ByteView aad, ByteView* org, std::uint32_t* version) {
+  if (aad.size < kWrapLabelLen + 8 || std::memcmp(aad.data, kWrapLabel, kWrapLabelLen) != 0) return false;
+  const std::uint8_t* p = aad.data + kWrapLabelLen;
+  std::uint32_t n = read_u32be(p);
+  if (n != aad.size - kWrapLabelLen - 8) return false;
+  if (org) *org = ByteView(p + 4, n);
+  if (version) *version = read_u32be(p + 4 + n);
+  return true;
 }
 
 }  // namespace orgcrypt

@@ -73,4 +73,9 @@ void open(AesGcm& key, std::string& aad_buf, const std::uint8_t* env, std::size_
 // restore into another database still unwraps.
 Bytes wrap_aad(ByteView org, std::uint32_t version);
 
+// The inverse of wrap_aad: true (and org, pointing into aad, and version) if
+// aad is exactly a wrap AAD, else false. Used to tell an exec: program which
+// org and version it is wrapping for.
+bool parse_wrap_aad(ByteView aad, ByteView* org, std::uint32_t* version);
+
 }  // namespace orgcrypt

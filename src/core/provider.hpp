@@ -119,6 +119,9 @@ std::string check_file_uri(const std::string& uri);
 // How many times this process has read and parsed a key file (tests): a
 // file: key is kept and read again only when its file changes.
 unsigned long file_key_loads();
+// exec:/absolute/path[?timeout_ms=N] (src/providers/exec.cpp, docs/providers.md)
+std::unique_ptr<KeyProvider> make_exec_provider(const std::string& uri);
+std::string check_exec_uri(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline

@@ -8,10 +8,12 @@ namespace orgcrypt {
 
 namespace {
 bool never(const std::string&) { return false; }
+bool always(const std::string&) { return true; }
 
 const SchemeInfo kSchemes[] = {
     // name    factory             syntax check     loads or runs code
     {"file", make_file_provider, check_file_uri, never},
+    {"exec", make_exec_provider, check_exec_uri, always},
 };
 }  // namespace
 
