@@ -2,6 +2,7 @@
 // this folder (no PostgreSQL header) plus its line here.
 #include <string>
 
+#include "pkcs11_uri.hpp"
 #include "provider.hpp"
 
 namespace orgcrypt {
@@ -10,8 +11,9 @@ namespace {
 bool never(const std::string&) { return false; }
 
 const SchemeInfo kSchemes[] = {
-    // name    factory             syntax check     loads or runs code
-    {"file", make_file_provider, check_file_uri, never},
+    // name      factory               syntax check      loads or runs code    redacted for messages
+    {"file", make_file_provider, check_file_uri, never, nullptr},
+    {"pkcs11", make_pkcs11_provider, check_pkcs11_uri, pkcs11_uri_runs_code, pkcs11_uri_redacted},
 };
 }  // namespace
 
