@@ -7,7 +7,8 @@ OC_ROOT=${OC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 OC_PG_MAJOR=${OC_PG_MAJOR:-15}
 OC_BUILD=${OC_BUILD:-$OC_ROOT/build}
 OC_PKGS="postgresql-$OC_PG_MAJOR postgresql-server-dev-$OC_PG_MAJOR postgresql-contrib libpq-dev libssl-dev \
-cmake g++ make pkg-config libgtest-dev python3-cryptography-vectors iproute2 clang libclang-rt-14-dev"
+cmake g++ make pkg-config libgtest-dev python3-cryptography-vectors iproute2 clang libclang-rt-14-dev \
+libp11-kit-dev softhsm2 opensc"
 
 oc_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -112,6 +113,11 @@ oc_make_key() {
   oc_run sh -c "umask 077; head -c 32 /dev/urandom | od -An -vtx1 | tr -d ' \n' > '$f'; echo >> '$f'"
 }
 
+# OC_SERVER_ENV (optional, empty by default): VAR=value words added to the
+# server's environment by oc_cluster_start and oc_cluster_restart, e.g.
+# OC_SERVER_ENV="SOFTHSM2_CONF=/path/softhsm2.conf" for a pkcs11: master key.
+# Values must not contain spaces.
+
 # oc_cluster_start DIR [preload=yes|no] [extra config lines...]
 # Sets OC_PORT, OC_HOST (socket dir), OC_DATA, OC_KEY.
 oc_cluster_start() {
@@ -137,7 +143,7 @@ oc_cluster_start() {
     echo "log_min_messages = warning"
     for l in "$@"; do echo "$l"; done
   } | oc_run tee -a "$OC_DATA/postgresql.conf" >/dev/null
-  oc_run "$OC_PGBIN/pg_ctl" -D "$OC_DATA" -l "$dir/server.log" -w -t 60 start >/dev/null \
+  oc_run env ${OC_SERVER_ENV:-} "$OC_PGBIN/pg_ctl" -D "$OC_DATA" -l "$dir/server.log" -w -t 60 start >/dev/null \
     || { cat "$dir/server.log"; return 1; }
 }
 
@@ -149,7 +155,7 @@ oc_cluster_stop() {
 
 oc_cluster_restart() {
   local data=${1:-$OC_DATA}
-  oc_run "$OC_PGBIN/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -m fast -w -t 60 restart >/dev/null
+  oc_run env ${OC_SERVER_ENV:-} "$OC_PGBIN/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -m fast -w -t 60 restart >/dev/null
 }
 
 # psql as the postgres superuser against the current cluster.

@@ -136,9 +136,14 @@ std::string check_uri_syntax(const std::string& uri) {
   return sc->check(uri);
 }
 
+std::string uri_for_message(const std::string& uri) {
+  const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));
+  return sc && sc->redact ? sc->redact(uri) : uri;
+}
+
 std::unique_ptr<KeyProvider> open_provider(const std::string& uri) {
   std::string why = check_uri_syntax(uri);
-  if (!why.empty()) throw Error(sqlstate::kSystemError, "invalid master key URI \"" + uri + "\"", why);
+  if (!why.empty()) throw Error(sqlstate::kSystemError, "invalid master key URI \"" + uri_for_message(uri) + "\"", why);
   why = uri_trust_problem(uri);
   if (!why.empty())
     throw Error(sqlstate::kSystemError, "key URI \"" + uri + "\" is not trusted by this server", why,

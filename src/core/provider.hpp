@@ -55,11 +55,15 @@ struct SchemeInfo {
   ProviderFactory factory;
   std::string (*check)(const std::string&);   // syntax: "" or the reason
   bool (*runs_code)(const std::string&);      // loads or runs code (trust policy)
+  std::string (*redact)(const std::string&);  // the URI as messages show it (nullptr: as is)
 };
 // The entry for a scheme, or nullptr.
 const SchemeInfo* find_scheme_info(const std::string& scheme);
 // "file, exec, ..." for messages.
 std::string supported_schemes();
+// The URI as a message may show it: a scheme whose URIs can carry a secret
+// (a pkcs11: pin-value, which the syntax check refuses) masks it.
+std::string uri_for_message(const std::string& uri);
 
 // ---- cancellation
 // The glue installs a check that reads PostgreSQL's interrupt flags (it calls
@@ -122,6 +126,7 @@ unsigned long file_key_loads();
 // exec:/absolute/path[?timeout_ms=N] (src/providers/exec.cpp, docs/providers.md)
 std::unique_ptr<KeyProvider> make_exec_provider(const std::string& uri);
 std::string check_exec_uri(const std::string& uri);
+std::unique_ptr<KeyProvider> make_pkcs11_provider(const std::string& uri);  // pkcs11.cpp, pkcs11_uri.hpp
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline

@@ -2,6 +2,7 @@
 // this folder (no PostgreSQL header) plus its line here.
 #include <string>
 
+#include "pkcs11_uri.hpp"
 #include "provider.hpp"
 
 namespace orgcrypt {
@@ -11,9 +12,10 @@ bool never(const std::string&) { return false; }
 bool always(const std::string&) { return true; }
 
 const SchemeInfo kSchemes[] = {
-    // name    factory             syntax check     loads or runs code
-    {"file", make_file_provider, check_file_uri, never},
-    {"exec", make_exec_provider, check_exec_uri, always},
+    // name      factory               syntax check      loads or runs code    redacted for messages
+    {"file", make_file_provider, check_file_uri, never, nullptr},
+    {"exec", make_exec_provider, check_exec_uri, always, nullptr},
+    {"pkcs11", make_pkcs11_provider, check_pkcs11_uri, pkcs11_uri_runs_code, pkcs11_uri_redacted},
 };
 }  // namespace
 
