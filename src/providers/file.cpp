@@ -15,6 +15,7 @@
 #include "aead.hpp"
 #include "error.hpp"
 #include "provider.hpp"
+#include "secret_file.hpp"
 
 namespace orgcrypt {
 
@@ -95,54 +96,25 @@ class FileProvider final : public KeyProvider {
   }
 
   SecretBytes load() const {
-    // O_NONBLOCK: opening a FIFO (or a device) must not block the backend;
-    // anything but a regular file is refused below.
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-      int e = errno;
-      fail("could not open master key file \"" + path_ + "\": " + std::strerror(e),
-           e == ENOENT ? "Create it with: head -c 32 /dev/urandom > FILE; chmod 600 FILE (owned by the server's OS user)."
-                       : "The file must be readable by the server's OS user.");
-    }
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st;
-    if (::fstat(fd, &st) != 0) fail("could not stat master key file \"" + path_ + "\": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) fail("master key file \"" + path_ + "\" is not a regular file");
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-      char mode[8];
-      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      fail("master key file \"" + path_ + "\" has group or other permissions (mode " + mode + ")",
-           "Run chmod 600 on it: the key must be readable by its owner only.");
-    }
-    if (st.st_uid != ::geteuid())
-      fail("master key file \"" + path_ + "\" is not owned by the server's OS user",
-           "chown it to the user the PostgreSQL server runs as.");
-    if (st.st_size > static_cast<off_t>(kMaxKeyFile))
-      fail("master key file \"" + path_ + "\" has wrong length " + std::to_string(st.st_size),
-           "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
-    // The key read last time, if the file is unchanged (same inode, size and
-    // times): no read, no parse. The checks above run on every use.
     KeptKey& kept = kept_keys()[path_];
-    if (kept.valid && kept.dev == st.st_dev && kept.ino == st.st_ino && kept.size == st.st_size &&
-        same_time(kept.mtim, st.st_mtim) && same_time(kept.ctim, st.st_ctim))
-      return kept.key;
+    // The key read last time, if the file is unchanged (same inode, size and
+    // times): no read, no parse. The file's checks run on every use.
+    SecretFile f = read_secret_file(
+        path_, "master key file", kMaxKeyFile,
+        "Create it with: head -c 32 /dev/urandom > FILE; chmod 600 FILE (owned by the server's OS user).",
+        [&](const struct stat& st) {
+          if (st.st_size > static_cast<off_t>(kMaxKeyFile))
+            fail("master key file \"" + path_ + "\" has wrong length " + std::to_string(st.st_size),
+                 "Expected 32 raw bytes, 64 hex characters or 44 base64 characters.");
+          return kept.valid && kept.dev == st.st_dev && kept.ino == st.st_ino && kept.size == st.st_size &&
+                 same_time(kept.mtim, st.st_mtim) && same_time(kept.ctim, st.st_ctim);
+        });
+    if (f.reused) return kept.key;
     kept.valid = false;
     kept.key = SecretBytes();  // the old key's storage is wiped as it is freed
-    SecretBytes buf(kMaxKeyFile + 1);
-    std::size_t total = 0;
-    for (;;) {
-      ssize_t n = ::read(fd, buf.data() + total, buf.size() - total);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail("could not read master key file \"" + path_ + "\": " + std::strerror(errno));
-      }
-      if (n == 0) break;
-      total += static_cast<std::size_t>(n);
-      if (total == buf.size()) break;
-    }
+    const struct stat& st = f.st;
+    SecretBytes& buf = f.content;
+    std::size_t total = buf.size();
     SecretBytes key = parse_key_material(ByteView(buf.data(), total), "master key file \"" + path_ + "\"");
     g_file_key_loads++;
     kept.valid = true;
