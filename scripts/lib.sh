@@ -175,5 +175,15 @@ oc_expect_match() {
   if printf '%s' "$3" | grep -Eq -- "$2"; then oc_ok "$1"; else oc_fail "$1: [$3] does not match /$2/"; fi
 }
 oc_summary() { echo "$OC_PASS passed, $OC_FAIL failed"; [ "$OC_FAIL" = 0 ]; }
+# oc_set SETTING VALUE: ALTER SYSTEM SET, reload, and wait until a new
+# session sees VALUE (no fixed sleep; at most 5 s).
+oc_set() {
+  oc_psql -d postgres -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null || return 1
+  for _ in $(seq 1 100); do
+    [ "$(oc_psql -At -d postgres -c "SHOW $1" 2>/dev/null)" = "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
 # One value from a query (tuples only, unaligned), errors on stdout too.
 oc_q() { oc_psql -At "$@" 2>&1; }

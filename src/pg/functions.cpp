@@ -193,7 +193,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_flush(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
   TupleDesc td;
-  if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+  if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) internal_error("return type must be a row type");
   td = BlessTupleDesc(td);
   SharedStats s{};
   const char* mode;
@@ -224,7 +224,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_key_table_changed(PG_FUNCTION_ARGS) {
-  if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "orgcrypt.key_table_changed() must be called as a trigger");
+  if (!CALLED_AS_TRIGGER(fcinfo)) internal_error("orgcrypt.key_table_changed() must be called as a trigger");
   TriggerData* td = (TriggerData*)fcinfo->context;
   key_table_changed(RelationGetRelid(td->tg_relation));
   return PointerGetDatum(nullptr);

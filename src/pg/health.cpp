@@ -72,7 +72,7 @@ static ReturnSetInfo* materialize(FunctionCallInfo fcinfo) {
   InitMaterializedSRF(fcinfo, 0);
 #else
   TupleDesc td;
-  if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+  if (get_call_result_type(fcinfo, nullptr, &td) != TYPEFUNC_COMPOSITE) internal_error("return type must be a row type");
   MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
   rsinfo->returnMode = SFRM_Materialize;
   rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);

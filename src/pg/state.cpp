@@ -114,9 +114,9 @@ static void resolve_key_table() {
   if (!OidIsValid(rel))
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("orgcrypt key table orgcrypt.org_dek does not exist"),
-                    errhint("Run CREATE EXTENSION orgcrypt in this database.")));
+                    errhint("Run CREATE EXTENSION orgcrypt in this database."), errhidestmt(true)));
   HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-  if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for relation %u", rel);
+  if (!HeapTupleIsValid(tup)) internal_error("cache lookup failed for relation %u", rel);
   s_keytab_owner = ((Form_pg_class)GETSTRUCT(tup))->relowner;
   ReleaseSysCache(tup);
   s_keytab = rel;

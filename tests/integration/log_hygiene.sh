@@ -69,9 +69,9 @@ expect_err "55000 unknown DEK version" "55000" "$(run postgres "\\set VERBOSITY 
 expect_err "55000 destroyed org, encrypt" "55000" "$(run postgres "\\set VERBOSITY verbose" "SELECT orgcrypt.encrypt_for_org('lh-gone', '$M 12')")"
 expect_err "55000 destroyed org, decrypt" "55000" "$(run postgres "\\set VERBOSITY verbose" "SELECT '$M 13', orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'lh-gone'")"
 expect_err "55000 no key, auto-create off" "55000" "$(run postgres "\\set VERBOSITY verbose" "SET orgcrypt.auto_create_org_keys = off" "SELECT orgcrypt.encrypt_for_org('lh-new1', '$M 14')")"
-oc_q -d postgres -c "ALTER SYSTEM SET orgcrypt.master_key = ''" -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+oc_set orgcrypt.master_key "" || oc_fail "master key unset"
 expect_err "55000 no master key" "55000" "$(run postgres "\\set VERBOSITY verbose" "SELECT orgcrypt.encrypt_for_org('lh-new2', '$M 15')")"
-oc_q -d postgres -c "ALTER SYSTEM RESET orgcrypt.master_key" -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+oc_set orgcrypt.master_key "file:$OC_KEY" || oc_fail "master key restored"
 # 42710: create for an org that has keys
 expect_err "42710 create twice" "42710" "$(run postgres "\\set VERBOSITY verbose" "SELECT '$M 16', orgcrypt.create_org_key('lh')")"
 # 25006: auto-create in a read-only transaction

@@ -39,8 +39,7 @@ EXEC="exec:$KEK"
 oc_cluster_start "$DIR" yes || { oc_fail "server starts"; oc_summary; exit 1; }
 FILE1="file:$OC_KEY"; FILE2="file:$DIR/second.key"; oc_make_key "$DIR/second.key"
 q() { oc_run "$OC_PGBIN/psql" -X -q -At -h "$OC_HOST" -p "$OC_PORT" -U postgres -d postgres "$@" 2>&1; }
-setting() { q -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null
-  for _ in $(seq 1 50); do [ "$(q -c "SHOW $1")" = "$2" ] && return 0; sleep 0.1; done; return 1; }
+setting() { oc_set "$1" "$2"; }
 all_ok() { q -c "SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = pt) || '/' || count(*) FROM vals"; }
 kek_of() { q -c "SELECT string_agg(DISTINCT kek_uri, ',') FROM orgcrypt.org_dek WHERE state <> 'destroyed'"; }
 

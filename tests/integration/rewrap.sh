@@ -15,8 +15,7 @@ oc_cluster_start "$DIR" yes || { oc_fail "server starts"; oc_summary; exit 1; }
 q() { oc_run "$OC_PGBIN/psql" -X -q -At -h "$OC_HOST" -p "$OC_PORT" -U postgres -d postgres "$@" 2>&1; }
 KEY_A=$OC_KEY KEY_B=$DIR/key_b KEY_C=$DIR/key_c
 oc_make_key "$KEY_B"; oc_make_key "$KEY_C"
-set_master() { q -c "ALTER SYSTEM SET orgcrypt.master_key = '$1'" -c "SELECT pg_reload_conf()" >/dev/null
-  for _ in $(seq 1 50); do [ "$(q -c "SHOW orgcrypt.master_key")" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+set_master() { oc_set orgcrypt.master_key "$1"; }
 count_ok() { q -c "SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = pt) || '/' || count(*) FROM vals"; }
 under() { q -c "SELECT count(*) FROM orgcrypt.org_dek WHERE state <> 'destroyed' AND kek_uri = 'file:$1'"; }
 
@@ -68,12 +67,12 @@ oc_expect "all live DEKs are under C" "3026" "$(under "$KEY_C")"
 oc_expect "and every value decrypts" "3250/3250" "$(count_ok)"
 
 # --- allow_file_master_key = off
-q -c "ALTER SYSTEM SET orgcrypt.allow_file_master_key = off" -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+oc_set orgcrypt.allow_file_master_key off || oc_fail "allow_file_master_key off"
 oc_expect_match "off: a file: key may not wrap new DEKs" "allow_file_master_key is off" \
   "$(q -c "SELECT orgcrypt.encrypt_for_org('rw-after-off', 'x')")"
 oc_expect_match "nor be a rewrap target" "allow_file_master_key is off" "$(q -c "CALL orgcrypt.rewrap_org_keys()")"
 oc_expect "but existing DEKs still unwrap" "3250/3250" "$(q -c "SELECT orgcrypt.cache_flush()" >/dev/null; count_ok)"
-q -c "ALTER SYSTEM RESET orgcrypt.allow_file_master_key" -c "SELECT pg_reload_conf()" >/dev/null
+oc_set orgcrypt.allow_file_master_key on || oc_fail "allow_file_master_key back on"
 
 # --- provider_stats
 oc_run sh -c "mv '$KEY_B' '$KEY_B.away'"
