@@ -36,13 +36,14 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
                   "The provider factory returned no provider.");
     out.kek_fp = p->fingerprint();
     out.wrapped = p->wrap(dek, ByteView(aad));
+    out.kek_uri = p->key_uri();
   }
   // Verify: read the row back the way every later reader will.
   DekRow row;
   row.version = version;
   row.state = DekState::Active;
   row.wrapped = out.wrapped;
-  row.kek_uri = uri;
+  row.kek_uri = out.kek_uri;
   row.kek_fp = out.kek_fp;
   SecretBytes back;
   try {
@@ -50,10 +51,10 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
   } catch (const Error& e) {
     if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
     // e's message names the URI, org and version, never key bytes.
-    not_returned(uri, org, version, what, std::string("unwrapping it again failed: ") + e.what());
+    not_returned(out.kek_uri, org, version, what, std::string("unwrapping it again failed: ") + e.what());
   }
   if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
-    not_returned(uri, org, version, what, "unwrapping it again gave different bytes.");
+    not_returned(out.kek_uri, org, version, what, "unwrapping it again gave different bytes.");
   return out;
 }
 
@@ -62,6 +63,7 @@ NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t ve
   out.dek.resize(kKeyLen);
   random_bytes(out.dek.data(), out.dek.size());
   WrappedDek w = wrap_verified(uri, org, version, ByteView(out.dek), open, "new key");
+  out.kek_uri = std::move(w.kek_uri);
   out.wrapped = std::move(w.wrapped);
   out.kek_fp = std::move(w.kek_fp);
   return out;

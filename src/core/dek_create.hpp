@@ -17,6 +17,7 @@
 namespace orgcrypt {
 
 struct WrappedDek {
+  std::string kek_uri;  // the URI of the KEK that wrapped it (KeyProvider::key_uri)
   Bytes wrapped;  // the wrapped DEK to store
   Bytes kek_fp;   // fingerprint of the KEK that wrapped it
 };
@@ -34,6 +35,7 @@ WrappedDek rewrap_dek(const DekRow& row, ByteView org_utf8, const std::string& n
 
 struct NewDek {
   SecretBytes dek;  // 32 random bytes, wiped when freed
+  std::string kek_uri;  // the URI of the KEK that wrapped it (key table column kek_uri)
   Bytes wrapped;    // the wrapped DEK to store (key table column wrapped)
   Bytes kek_fp;     // fingerprint of the KEK that wrapped it (kek_fingerprint)
 };

@@ -45,6 +45,11 @@ class KeyProvider {
   // Whether this kind of KEK is fit for production (health()): a key file
   // next to the data is not.
   virtual bool production_ready() const { return true; }
+  // The URI that names the KEK itself, recorded with each DEK it wraps.
+  // Usually uri(); a provider whose URI can name a movable pointer (an AWS
+  // KMS alias) returns what the service resolved it to (the key ARN), known
+  // after fingerprint() or wrap(), so "which KEK wrapped this" stays exact.
+  virtual std::string key_uri() { return uri(); }
 };
 
 using ProviderFactory = std::unique_ptr<KeyProvider> (*)(const std::string& uri);

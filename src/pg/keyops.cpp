@@ -101,6 +101,7 @@ bool insert_new_version(const OrgName& org, OrgState* st, int32 version, bool re
     Backend& b = backend();
     b.wrapped_out = std::move(d.wrapped);
     b.fp_out = std::move(d.kek_fp);
+    b.kek_uri_out = std::move(d.kek_uri);
     memcpy(dek, d.dek.data(), sizeof dek);
   });
   g_counters.provider_calls += 2;  // wrap + verifying unwrap
@@ -108,7 +109,7 @@ bool insert_new_version(const OrgName& org, OrgState* st, int32 version, bool re
   {
     s_in_key_op = true;
     if (retire) kt_retire_active(org.db);
-    inserted = kt_insert(org.db, version, backend().wrapped_out, uri, backend().fp_out);
+    inserted = kt_insert(org.db, version, backend().wrapped_out, backend().kek_uri_out.c_str(), backend().fp_out);
     s_in_key_op = false;
     if (inserted) {
       g_pending = true;
@@ -119,7 +120,7 @@ bool insert_new_version(const OrgName& org, OrgState* st, int32 version, bool re
         row.version = static_cast<std::uint32_t>(version);
         row.state = DekState::Active;
         row.wrapped = backend().wrapped_out;
-        row.kek_uri = uri;
+        row.kek_uri = backend().kek_uri_out;
         row.kek_fp = backend().fp_out;
         row.uncommitted = true;
         backend().ring.put_new(org.bytes, *st, row, ByteView(dek, sizeof dek), now);
@@ -223,13 +224,19 @@ int32 rewrap_batch(int32 batch_size) {
   if (batch_size < 1)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("batch_size must be at least 1"), errhidestmt(true)));
   const char* uri = guc_master_key;
-  // The configured KEK's identity: its URI and fingerprint.
-  ORGCRYPT_CXX(backend().fp_out = open_provider(uri)->fingerprint());
+  // The configured KEK's identity: the URI of the key itself (a KMS alias
+  // resolves to its key ARN) and its fingerprint.
+  ORGCRYPT_CXX({
+    std::unique_ptr<KeyProvider> p = open_provider(uri);
+    backend().fp_out = p->fingerprint();
+    backend().kek_uri_out = p->key_uri();
+  });
   g_counters.provider_calls++;
   MemoryContext mcxt = CurrentMemoryContext;
   kt_open();
   ForeignRow* rows = nullptr;
-  int n = kt_lock_foreign(uri, backend().fp_out, batch_size, &rows, mcxt);
+  char* target = pstrdup(backend().kek_uri_out.c_str());
+  int n = kt_lock_foreign(target, backend().fp_out, batch_size, &rows, mcxt);
   for (int i = 0; i < n; i++) {
     ByteView org_utf8 = to_utf8(VARDATA_ANY(rows[i].org), (int)VARSIZE_ANY_EXHDR(rows[i].org), "organization name");
     ORGCRYPT_CXX({
@@ -237,10 +244,11 @@ int32 rewrap_batch(int32 batch_size) {
       WrappedDek w = rewrap_dek(old, org_utf8, uri);
       backend().wrapped_out = std::move(w.wrapped);
       backend().fp_out = std::move(w.kek_fp);
+      backend().kek_uri_out = std::move(w.kek_uri);
     });
     g_counters.provider_calls += 3;  // unwrap, wrap, verifying unwrap
     s_in_key_op = true;
-    kt_rewrap(rows[i].org, rows[i].row.version, backend().wrapped_out, uri, backend().fp_out);
+    kt_rewrap(rows[i].org, rows[i].row.version, backend().wrapped_out, backend().kek_uri_out.c_str(), backend().fp_out);
     s_in_key_op = false;
     OrgName o;
     o.db = rows[i].org;

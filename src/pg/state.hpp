@@ -24,6 +24,7 @@ struct Backend {
   std::string aad;       // reused AAD buffer
   Bytes wrapped_out;     // result of a wrap, copied out by the glue
   Bytes fp_out;
+  std::string kek_uri_out;  // the URI of the KEK that wrapped it (KeyProvider::key_uri)
 };
 Backend& make_backend();
 extern Backend* g_backend;
