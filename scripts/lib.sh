@@ -36,6 +36,29 @@ oc_install_deps() {
   export OC_PGBIN OC_PGXS
 }
 
+# The loopback test servers (aws-kms:, vault-transit:) and the independent
+# clients that check them are Node.js programs in tests/servers: installs
+# Node.js from Debian if there is none, then the pinned npm packages
+# (npm ci, package-lock.json) when node_modules is missing or stale.
+oc_node_deps() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    oc_log "installing packages: nodejs npm"
+    if oc_as_root; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+  fi
+  local d=$OC_ROOT/tests/servers
+  if [ ! -f "$d/node_modules/.package-lock.json" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    oc_log "npm ci in tests/servers"
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+  fi
+  # The servers run as the postgres OS user in some suites: they must be able
+  # to read the modules.
+  chmod -R a+rX "$d/node_modules" 2>/dev/null || true
+}
+
 # oc_private_pg DIR: copies the system's PostgreSQL (binaries, libraries,
 # share) into DIR, once, and prints the bin directory of the copy: export it
 # as OC_PG_BINDIR (before sourcing this file) to build, install and run
