@@ -132,6 +132,13 @@ unsigned long file_key_loads();
 std::unique_ptr<KeyProvider> make_exec_provider(const std::string& uri);
 std::string check_exec_uri(const std::string& uri);
 std::unique_ptr<KeyProvider> make_pkcs11_provider(const std::string& uri);  // pkcs11.cpp, pkcs11_uri.hpp
+// aws-kms:arn:aws:kms:REGION:ACCOUNT:key/ID or :alias/NAME[?params]
+// (src/providers/aws_kms.cpp, aws_uri.hpp, docs/providers.md "aws-kms:")
+std::unique_ptr<KeyProvider> make_aws_kms_provider(const std::string& uri);
+std::string check_aws_kms_uri(const std::string& uri);
+// A URI that says where requests or credentials go (endpoint=, profile=, ...)
+// is opened only if trusted (orgcrypt.allowed_key_uris); a bare ARN needs no listing.
+bool aws_kms_uri_needs_trust(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline
