@@ -46,7 +46,7 @@ cat > "$WORK/config.json" <<EOF
       },
       "transit": {
         "transit": {"keys": {"kek": {"type": "aes256-gcm96"}, "old": {"versions": 2}}},
-        "team/transit": {"keys": {"kek2": {}}}
+        "team/transit": {"keys": {"kek2": {}}, "disable_upsert": true}
       },
       "auth": {"approle": {"roles": {"orgcrypt": {
         "role_id": "role-orgcrypt", "secret_ids": ["$SECRET_ID"],

@@ -200,6 +200,10 @@ async function main() {
   const se = await outcome(v.write('team/transit/encrypt/kek2', { plaintext: pt, associated_data: aad }));
   const sd = await outcome(ar.write('team/transit/decrypt/kek2', { ciphertext: se.value && se.value.data.ciphertext, associated_data: aad }));
   ok(se.status === 200 && sd.status === 200 && sd.value.data.plaintext === pt, 'the mount team/transit (a slash in its path)', [se, sd]);
+  const nu = await outcome(v.write('team/transit/encrypt/not-there', { plaintext: pt }));
+  const nuCfg = await outcome(v.read('team/transit/config/keys'));
+  ok(nu.status === 400 && nu.message === 'encryption key not found' && nuCfg.value.data.disable_upsert === true,
+     'a mount with disable_upsert: encrypt with a missing key is 400 encryption key not found', [nu, nuCfg]);
 
   // --- faults: sealed, 429, 500, dropped connection, delay
   await ctl('POST', '/__test/faults', { sealed: true });

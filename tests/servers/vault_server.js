@@ -87,7 +87,7 @@ function stateFromConfig(cfg) {
         if (k.deletion_allowed) key.deletion_allowed = true;
         keys[kname] = key;
       }
-      n.transit[trimSlashes(mount)] = { keys };
+      n.transit[trimSlashes(mount)] = { keys, disable_upsert: !!(m && m.disable_upsert) };
     }
     for (const [mount, a] of Object.entries(nsCfg.auth || {})) {
       n.auth[trimSlashes(mount)] = { type: 'approle', roles: (a && a.roles) || {} };
@@ -381,6 +381,11 @@ async function handleV1(req, res, url, body) {
   const keys = nsState.transit[mount].keys;
   const sub = p.slice(mount.length + 1);
   let m;
+  if (sub === 'config/keys' && (method === 'GET' || write)) {
+    need(method === 'GET' ? 'read' : 'update');
+    if (write && body.disable_upsert !== undefined) { nsState.transit[mount].disable_upsert = !!body.disable_upsert; saveState(); }
+    return send(res, 200, envelope({ data: { disable_upsert: !!nsState.transit[mount].disable_upsert } }));
+  }
   if (sub === 'keys' && method === 'LIST') {
     need('list');
     const names = Object.keys(keys).sort();
@@ -426,6 +431,8 @@ async function handleV1(req, res, url, body) {
       // (upsert), which needs the "create" capability.
       need(keys[name] ? 'update' : 'create');
       let k = keys[name];
+      // Vault >= 1.13: transit/config/keys disable_upsert turns that off.
+      if (!k && nsState.transit[mount].disable_upsert) throw bad('encryption key not found');
       if (!k) {
         const type = body.type || 'aes256-gcm96';
         if (!KEY_TYPES.includes(type)) throw bad(`unknown key type ${type}`);
