@@ -225,14 +225,24 @@ async function main() {
   const dr = await outcome(v.write('transit/encrypt/kek', { plaintext: pt }));
   const dr2 = await outcome(v.write('transit/encrypt/kek', { plaintext: pt }));
   ok(dr.status === 0 && dr2.status === 200, 'drop 1: the connection closes without an answer, then 200', [dr, dr2]);
-  await ctl('POST', '/__test/faults', { delay_ms: 3000 });
-  const order = [];
-  const slow = outcome(v.write('transit/encrypt/kek', { plaintext: pt })).then((r) => { order.push('slow'); return r; });
+  // delay_ms: a request held (up to 60 s) does not hold up others; a new
+  // delay_ms releases it. Waits for states, not for times.
+  await ctl('POST', '/__test/faults', { delay_ms: 60000 });
+  let slowDone = false;
+  const slow = outcome(v.write('transit/encrypt/kek', { plaintext: pt })).then((r) => { slowDone = true; return r; });
+  let held = 0;
+  for (let i = 0; i < 200 && held < 1; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    held = (await ctl('GET', '/__test/stats')).delayed_now;
+  }
   const quick = await outcome(v.health());
-  order.push('health');
+  const heldStill = (await ctl('GET', '/__test/stats')).delayed_now;
+  ok(held === 1 && quick.status === 200 && !slowDone && heldStill === 1, 'a delayed request does not hold up others (health answers meanwhile)', [held, quick.status, slowDone]);
   await ctl('POST', '/__test/faults', { delay_ms: 0 });
   const sr = await slow;
-  ok(quick.status === 200 && sr.status === 200 && order.join(',') === 'health,slow', 'a delayed request does not hold up others (health answered first)', [order, sr.status]);
+  ok(sr.status === 200 && (await ctl('GET', '/__test/stats')).delayed_now === 0, 'setting delay_ms again releases the delayed request', sr);
+  const lk = await outcome(client({ noCustomHTTPVerbs: true }).list('transit/keys'));
+  ok(lk.status === 200 && lk.value.data.keys.includes('kek') && lk.value.data.keys.includes('upserted'), 'list transit/keys (GET ?list=true)', lk);
   st = await ctl('GET', '/__test/stats');
   ok(st.requests['/v1/transit/encrypt/kek']['429'] === 2 && st.requests['/v1/transit/encrypt/kek']['503'] === 1, 'stats count per path and status', st.requests['/v1/transit/encrypt/kek']);
 }

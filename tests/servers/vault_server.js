@@ -120,6 +120,15 @@ function saveState() {
 
 // ---------------------------------------------------------------- faults and stats
 const faults = { sealed: false, rate_limit: 0, errors: [], delay_ms: 0, drop: 0 };
+// Requests being delayed (delay_ms): each entry lets its request go on.
+const delayed = new Set();
+function delay(ms) {
+  return new Promise((resolve) => {
+    const go = () => { clearTimeout(timer); delayed.delete(go); resolve(); };
+    const timer = setTimeout(go, ms);
+    delayed.add(go);
+  });
+}
 let stats;
 function resetStats() {
   stats = { total: 0, requests: {}, logins: 0, login_failures: 0, renewals: 0, encrypts: 0, decrypts: 0,
@@ -316,7 +325,7 @@ async function handleV1(req, res, url, body) {
   stats.last_namespace = req.headers['x-vault-namespace'] === undefined ? null : req.headers['x-vault-namespace'];
   const [ns, p] = resolveNamespace(hdrNs, trimSlashes(raw));
   const nsState = state.namespaces[ns];
-  const method = req.method === 'GET' && url.searchParams.get('list') === 'true' ? 'LIST' : req.method;
+  const method = req.method === 'GET' && /^(1|t|true)$/i.test(url.searchParams.get('list') || '') ? 'LIST' : req.method;
   const write = method === 'POST' || method === 'PUT';
 
   // Unauthenticated: AppRole login.
@@ -458,7 +467,10 @@ function handleTest(req, res, url, body) {
     if (body.sealed !== undefined) faults.sealed = !!body.sealed;
     if (body.rate_limit !== undefined) faults.rate_limit = Number(body.rate_limit) || 0;
     if (body.errors !== undefined) faults.errors.push(...body.errors);
-    if (body.delay_ms !== undefined) faults.delay_ms = Number(body.delay_ms) || 0;
+    if (body.delay_ms !== undefined || body.reset) {
+      faults.delay_ms = Number(body.delay_ms) || 0;
+      for (const go of [...delayed]) go(); // a new delay_ms releases the requests held by the old one
+    }
     if (body.drop !== undefined) faults.drop = Number(body.drop) || 0;
     if (body.expire_tokens) {
       const now = nowSec();
@@ -468,7 +480,7 @@ function handleTest(req, res, url, body) {
     return send(res, 200, faults);
   }
   if (p === '/__test/faults' && req.method === 'GET') return send(res, 200, faults);
-  if (p === '/__test/stats' && req.method === 'GET') return send(res, 200, stats);
+  if (p === '/__test/stats' && req.method === 'GET') return send(res, 200, Object.assign({ delayed_now: delayed.size }, stats));
   if (p === '/__test/stats' && req.method === 'DELETE') { resetStats(); return send(res, 204); }
   if (p === '/__test/keys' && req.method === 'POST') {
     const ns = state.namespaces[trimSlashes(body.namespace || '')];
@@ -507,7 +519,7 @@ async function handle(req, res) {
     if (!isHealth) {
       stats.last_path = url.pathname;
       if (faults.drop > 0) { faults.drop--; status = 'dropped'; req.socket.destroy(); return; }
-      if (faults.delay_ms > 0) await new Promise((r) => setTimeout(r, faults.delay_ms));
+      if (faults.delay_ms > 0) await delay(faults.delay_ms);
       if (faults.rate_limit > 0) {
         faults.rate_limit--;
         throw new VaultError(429, `request path "${trimSlashes(url.pathname.slice(4))}": rate limit quota exceeded`);
