@@ -9,7 +9,7 @@
 # server running as the postgres OS user, and no token or secret_id in its log.
 # Fails (never skips) when node or the npm modules are missing.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source scripts/lib.sh
 source tests/servers/lib_vault.sh
 OC_PASS=0; OC_FAIL=0

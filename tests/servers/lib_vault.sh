@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for the loopback Vault/OpenBao test server
 # (tests/servers/vault_server.js, documented in tests/servers/README-vault.md).
 # Source scripts/lib.sh first, then this file.
@@ -34,8 +35,7 @@ vault_start() {
   case " $* " in *" --tls-cert "*) VAULT_SCHEME=https ;; esac
   oc_run "$node" "$dir/vault_server.js" --state "$dir" --config "$dir/config.json" --port 0 "$@" \
     >>"$dir/stderr.log" 2>&1 </dev/null &
-  local i
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     if [ -s "$dir/port" ] && [ -s "$dir/pid" ]; then
       VAULT_DIR=$dir
       VAULT_PORT=$(cat "$dir/port")
@@ -52,11 +52,11 @@ vault_start() {
 }
 
 vault_stop() {
-  local dir=$1 pid i
+  local dir=$1 pid
   [ -s "$dir/pid" ] || return 0
   pid=$(cat "$dir/pid")
   kill "$pid" 2>/dev/null || { rm -f "$dir/pid" "$dir/port"; return 0; }
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
