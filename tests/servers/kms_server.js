@@ -355,6 +355,8 @@ function findCredential(akid, token) {
 }
 async function verifySigV4(req, body) {
   const auth = req.headers.authorization;
+  stats.last_signed_headers = null;
+  stats.last_access_key_id = null;
   if (!auth) throw new KmsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
   const m = /^AWS4-HMAC-SHA256 (.*)$/.exec(auth);
   if (!m) throw new KmsError('IncompleteSignatureException', `Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=${auth.split(' ')[0]}`);
@@ -454,6 +456,7 @@ async function handleKms(req, res, body) {
     try {
       cred = await verifySigV4(req, body);
     } catch (e) {
+      akid = stats.last_access_key_id || '-';
       if (e.type === 'InvalidSignatureException') stats.signature_failures++;
       if (e instanceof KmsError) stats.auth_failures[e.type] = (stats.auth_failures[e.type] || 0) + 1;
       throw e;

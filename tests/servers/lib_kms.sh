@@ -23,8 +23,18 @@ kms_start() {
     else install -m 600 "$config" "$dir/config.json"; fi
     set -- --config "$dir/config.json" "$@"
   fi
+  # The server user may not be able to read this checkout (a clone under
+  # /root): then it runs from a copy in DIR (its own directory).
+  local js=$KMS_SERVER_JS src
+  if ! oc_run test -r "$js" || ! oc_run test -r "$(dirname "$js")/node_modules/@smithy/signature-v4/package.json"; then
+    src=$(dirname "$KMS_SERVER_JS")
+    rm -rf "$dir/.server"; mkdir -p "$dir/.server"
+    cp -a "$src/kms_server.js" "$src/package.json" "$src/node_modules" "$dir/.server/" || return 1
+    oc_as_root && chown -R postgres: "$dir/.server"
+    js=$dir/.server/kms_server.js
+  fi
   # setsid: the server leads its own process group (kms_stop kills the group).
-  oc_run setsid node "$KMS_SERVER_JS" --state "$dir" "$@" >>"$dir/stdout.log" 2>&1 &
+  oc_run setsid node "$js" --state "$dir" "$@" >>"$dir/stdout.log" 2>&1 &
   for i in $(seq 1 200); do   # at most 20 s (a busy machine starts node slowly)
     [ -s "$dir/port" ] && break
     sleep 0.1
