@@ -132,10 +132,11 @@ function rawKms(op, payload, { cred = MAIN, signedNames, extraHeaders = {}, muta
   if (mutate) req = mutate(req);
   return fetchRaw('POST', '/', req.headers, req.body);
 }
+// The exact body KMS sends: {"__type": "<namespace#>Name", "message": ...}.
 const jsonErr = (r, status, type) => {
   let j;
   try { j = JSON.parse(r.body); } catch (e) { return `not JSON: ${r.body}`; }
-  if (r.status !== status || j.__type !== type) return `got ${r.status} ${r.body}`;
+  if (r.status !== status || j.__type !== type || typeof j.message !== 'string') return `got ${r.status} ${r.body}`;
   if (r.headers['content-type'] !== 'application/x-amz-json-1.1') return `content-type ${r.headers['content-type']}`;
   if (!r.headers['x-amzn-requestid']) return 'no x-amzn-RequestId';
   return true;
@@ -307,27 +308,37 @@ async function kmsChecks() {
   const before = (await stats()).signature_failures;
   await check('a tampered signature is refused: 400 InvalidSignatureException', async () => jsonErr(
     await rawKms('Encrypt', { KeyId: K1, Plaintext: 'aGVsbG8=' }, { mutate: (q) => ({ ...q, headers: { ...q.headers, authorization: q.headers.authorization.replace(/.$/, (ch) => (ch === '0' ? '1' : '0')) } }) }),
-    400, 'InvalidSignatureException'));
+    400, 'com.amazon.coral.service#InvalidSignatureException'));
   await check('a body changed after signing is refused: InvalidSignatureException', async () => jsonErr(
     await rawKms('Encrypt', { KeyId: K1, Plaintext: 'aGVsbG8=' }, { mutate: (q) => ({ ...q, body: q.body.replace('aGVsbG8=', 'aGVsbG9=') }) }),
-    400, 'InvalidSignatureException'));
+    400, 'com.amazon.coral.service#InvalidSignatureException'));
   await check('a signed header changed after signing (x-amz-target) is refused', async () => jsonErr(
     await rawKms('Encrypt', { KeyId: K1, Plaintext: 'aGVsbG8=' }, { mutate: (q) => ({ ...q, headers: { ...q.headers, 'x-amz-target': 'TrentService.Decrypt' } }) }),
-    400, 'InvalidSignatureException'));
+    400, 'com.amazon.coral.service#InvalidSignatureException'));
   await check('the server counted those signature failures', async () => eq((await stats()).signature_failures - before, 3));
   await check('a credential scoped to another region is refused: InvalidSignatureException', async () => {
     const r = await rawKms('DescribeKey', { KeyId: K1 }, { mutate: (q) => ({ ...q, headers: { ...q.headers, authorization: q.headers.authorization.replace(`/${region}/`, '/us-west-2/') } }) });
-    return jsonErr(r, 400, 'InvalidSignatureException');
+    return jsonErr(r, 400, 'com.amazon.coral.service#InvalidSignatureException');
   });
   await check('no Authorization header: 400 MissingAuthenticationTokenException', async () => jsonErr(
     await fetchRaw('POST', '/', { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.Encrypt' }, '{}'),
-    400, 'MissingAuthenticationTokenException'));
+    400, 'com.amazon.coral.service#MissingAuthenticationTokenException'));
   await check('an Authorization header without SignedHeaders: 400 IncompleteSignatureException', async () => jsonErr(
     await fetchRaw('POST', '/', { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.Encrypt', 'x-amz-date': amzNow(),
       authorization: `AWS4-HMAC-SHA256 Credential=${MAIN.access_key_id}/${amzNow().slice(0, 8)}/${region}/kms/aws4_request, Signature=00` }, '{}'),
-    400, 'IncompleteSignatureException'));
+    400, 'com.amazon.coral.service#IncompleteSignatureException'));
+  await check('KMS\'s own errors carry no namespace: {"__type":"NotFoundException","message":...}', async () => jsonErr(
+    await rawKms('Encrypt', { KeyId: 'alias/nope', Plaintext: 'aGVsbG8=' }), 400, 'NotFoundException'));
+  await check('InvalidCiphertextException comes without a message, as KMS sends it', async () => {
+    const r = await rawKms('Decrypt', { CiphertextBlob: Buffer.from('garbage').toString('base64') });
+    return eq([r.status, r.body], [400, '{"__type":"InvalidCiphertextException"}']);
+  });
+  await check('throttling on the wire: com.amazon.coral.availability#ThrottlingException', async () => {
+    await control('/__test/faults', { throttle: 1 });
+    return jsonErr(await rawKms('DescribeKey', { KeyId: K1 }), 400, 'com.amazon.coral.availability#ThrottlingException');
+  });
   await check('a body that is not JSON: 400 SerializationException', async () => jsonErr(
-    await rawKmsBody('{not json'), 400, 'SerializationException'));
+    await rawKmsBody('{not json'), 400, 'com.amazon.coral.service#SerializationException'));
 
   // --- faults: throttling and 5xx that the SDK's own retry completes
   await check('2 throttled calls (400 ThrottlingException): the SDK retries and the 3rd attempt succeeds', async () => {
@@ -427,6 +438,8 @@ async function credentialChecks() {
     Object.assign(process.env, env);
     try { return await fn(); } finally { for (const v of Object.keys(env)) delete process.env[v]; }
   };
+  // (fromContainerMetadata and fromInstanceMetadata speak plain HTTP only, as
+  // the real link-local endpoints do; fromHttp also speaks HTTPS.)
   if (URL_.startsWith('http:')) {
     await check('ECS: fromContainerMetadata with AWS_CONTAINER_CREDENTIALS_FULL_URI and the authorization token', () =>
       withEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: ecsUri, AWS_CONTAINER_AUTHORIZATION_TOKEN: cfg.ecs.authorization },

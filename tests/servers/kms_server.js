@@ -101,6 +101,19 @@ function count(op, result) {
 class KmsError extends Error {
   constructor(type, message, status = 400) { super(message); this.type = type; this.status = status; }
 }
+// On the wire, errors raised by AWS's service framework (authentication,
+// request parsing, validation, throttling) carry a namespace in "__type",
+// e.g. "com.amazon.coral.service#UnrecognizedClientException"; KMS's own
+// modeled errors do not ("NotFoundException"). Clients take the part after
+// '#' (the SDKs' sanitizeErrorCode). Stats and the log use the short name.
+const CORAL = 'com.amazon.coral.service#';
+const WIRE_TYPE = {
+  MissingAuthenticationTokenException: CORAL, IncompleteSignatureException: CORAL, InvalidSignatureException: CORAL,
+  UnrecognizedClientException: CORAL, ExpiredTokenException: CORAL, UnknownOperationException: CORAL,
+  SerializationException: CORAL, ValidationException: 'com.amazon.coral.validate#',
+  ThrottlingException: 'com.amazon.coral.availability#',
+};
+const wireType = (t) => (WIRE_TYPE[t] || '') + t;
 const notFoundKey = (ref) => new KmsError('NotFoundException', `Key '${ref}' does not exist`);
 const validation = (m) => new KmsError('ValidationException', `1 validation error detected: ${m}`);
 const serialization = (m) => new KmsError('SerializationException', m);
@@ -482,7 +495,7 @@ async function handleKms(req, res, body) {
     if (!(e instanceof KmsError)) { log(`internal error: ${e.stack}`); e = new KmsError('KMSInternalException', 'internal error', 500); }
     result = e.type;
     // KMS leaves "message" out when it has none (InvalidCiphertextException).
-    sendKms(res, e.status, e.message ? { __type: e.type, message: e.message } : { __type: e.type });
+    sendKms(res, e.status, e.message ? { __type: wireType(e.type), message: e.message } : { __type: wireType(e.type) });
   }
   count(op, result);
   log(`KMS ${op} ${result} akid=${akid}`);
