@@ -8,7 +8,7 @@
 # suites will run it); its keys survive a restart; it also serves HTTPS; its
 # log holds no secret. Fails (never skips) without node or the npm modules.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source scripts/lib.sh
 source tests/servers/lib_kms.sh
 CFG=$PWD/tests/servers/kms_check_config.json

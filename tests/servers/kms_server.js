@@ -82,9 +82,10 @@ const aliasArn = (a) => `arn:aws:kms:${state.region}:${state.account_id}:${a}`;
 // ---------------------------------------------------------------- faults, stats
 let faults = { throttle: 0, errors: [], delay_ms: 0, drop: 0, credential_errors: 0 };
 let stats;
+const waiting = new Set(); // KMS calls waiting out delay_ms
 function resetStats() {
   stats = {
-    kms_requests: 0, ops: {}, signature_failures: 0, auth_failures: {},
+    kms_requests: 0, kms_delayed_now: waiting.size, ops: {}, signature_failures: 0, auth_failures: {},
     last_signed_headers: null, last_access_key_id: null, last_operation: null,
     last_encryption_context: null, last_key_arn: null,
     credential_requests: { sts: 0, ecs: 0, imds_token: 0, imds_role: 0, imds_credentials: 0 },
@@ -447,14 +448,24 @@ function sendKms(res, status, obj) {
   send(res, status, { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': crypto.randomUUID() },
     obj === null ? '' : JSON.stringify(obj));
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// delay_ms: each KMS call waits that long (a timer; other requests go on).
+// Setting delay_ms again (e.g. to 0) releases the calls waiting now.
+function delay(ms) {
+  return new Promise((resolve) => {
+    const w = { resolve: () => { clearTimeout(w.timer); waiting.delete(w); stats.kms_delayed_now = waiting.size; resolve(); } };
+    w.timer = setTimeout(w.resolve, ms);
+    waiting.add(w);
+    stats.kms_delayed_now = waiting.size;
+  });
+}
+const releaseDelayed = () => { for (const w of [...waiting]) w.resolve(); };
 
 async function handleKms(req, res, body) {
   const target = String(req.headers['x-amz-target']);
   const op = target.startsWith('TrentService.') ? target.slice('TrentService.'.length) : target;
   stats.kms_requests++;
   stats.last_operation = op;
-  if (faults.delay_ms > 0) await sleep(faults.delay_ms);
+  if (faults.delay_ms > 0) await delay(faults.delay_ms);
   if (faults.drop > 0) {
     faults.drop--;
     count(op, 'dropped');
@@ -622,6 +633,7 @@ function handleImds(req, res, url) {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21600) { stats.credential_failures.imds++; return text(400, 'Bad Request'); }
     if (credentialFault(res, 'imds')) return;
     const t = crypto.randomBytes(40).toString('base64');
+    for (const [x, until] of imdsTokens) if (until <= Date.now()) imdsTokens.delete(x);
     imdsTokens.set(t, Date.now() + ttl * 1000);
     log('IMDS token ok');
     return send(res, 200, { 'Content-Type': 'text/plain', 'X-aws-ec2-metadata-token-ttl-seconds': String(ttl) }, t);
@@ -668,6 +680,7 @@ function handleTest(req, res, url, body) {
           faults[n] = p[n];
         }
       }
+      if (p.delay_ms !== undefined) releaseDelayed();
       if (p.errors !== undefined) {
         if (!Array.isArray(p.errors)) return json(400, { error: 'errors must be a list' });
         faults.errors.push(...p.errors.map((e) => ({ status: e.status || 500, type: e.type || 'KMSInternalException', message: e.message })));

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Bash helpers for suites that use the loopback KMS test server
 # (tests/servers/kms_server.js; README.md in this folder). Source
 # scripts/lib.sh first, then this file. As root the server runs as the
@@ -13,7 +14,7 @@
 KMS_SERVER_JS=${KMS_SERVER_JS:-$OC_ROOT/tests/servers/kms_server.js}
 
 kms_start() {
-  local dir=$1 config=${2:-} i
+  local dir=$1 config=${2:-}
   shift 2 || shift $#
   [ -d "$dir" ] || { echo "kms_start: no directory $dir" >&2; return 1; }
   command -v node >/dev/null || { echo "kms_start: node is missing" >&2; return 1; }
@@ -35,7 +36,7 @@ kms_start() {
   fi
   # setsid: the server leads its own process group (kms_stop kills the group).
   oc_run setsid node "$js" --state "$dir" "$@" >>"$dir/stdout.log" 2>&1 &
-  for i in $(seq 1 200); do   # at most 20 s (a busy machine starts node slowly)
+  for _ in $(seq 1 200); do   # at most 20 s (a busy machine starts node slowly)
     [ -s "$dir/port" ] && break
     sleep 0.1
   done
@@ -52,11 +53,11 @@ kms_start() {
 }
 
 kms_stop() {
-  local dir=${1:-$KMS_DIR} pid i
+  local dir=${1:-$KMS_DIR} pid
   [ -f "$dir/pid" ] || return 0
   pid=$(cat "$dir/pid")
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
