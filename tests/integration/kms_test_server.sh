@@ -42,6 +42,31 @@ oc_expect "it runs as the server's OS user" "$(oc_server_user)" "$(ps -o user= -
 
 run_check node "$CHECK" --url "$KMS_URL" --config "$CFG"
 
+# --- a third SigV4 implementation: curl's own (--aws-sigv4, libcurl), which
+# signs content-type;host;x-amz-date;x-amz-target (+ x-amz-security-token)
+cfgv() { node -e 'const c = require(process.argv[1]); console.log(eval(process.argv[2]))' "$CFG" "$1"; }
+REGION=$(cfgv c.region)
+kcurl() {  # kcurl AKID SECRET TARGET BODY [extra curl args]
+  curl -sS --max-time 20 --aws-sigv4 "aws:amz:$REGION:kms" --user "$1:$2" \
+    -H "Content-Type: application/x-amz-json-1.1" -H "X-Amz-Target: TrentService.$3" --data "$4" "${@:5}" "$KMS_URL/"
+}
+oc_expect_match "curl --aws-sigv4 (libcurl's signer): DescribeKey answers the key ARN" \
+  "\"Arn\":\"arn:aws:kms:$REGION:[0-9]+:key/$(cfgv 'c.keys[0].id')\"" \
+  "$(kcurl "$(cfgv 'c.credentials[0].access_key_id')" "$(cfgv 'c.credentials[0].secret_access_key')" DescribeKey '{"KeyId":"alias/orgcrypt"}')"
+# shellcheck disable=SC2119
+oc_expect_match "... it signed content-type;host;x-amz-date;x-amz-target" \
+  '"last_signed_headers": "content-type;host;x-amz-date;x-amz-target"' "$(kms_stats)"
+oc_expect_match "curl --aws-sigv4 with a session token (signed as x-amz-security-token)" '"KeyState":"Enabled"' \
+  "$(kcurl "$(cfgv 'c.credentials[2].access_key_id')" "$(cfgv 'c.credentials[2].secret_access_key')" DescribeKey '{"KeyId":"alias/orgcrypt"}' \
+      -H "X-Amz-Security-Token: $(cfgv 'c.credentials[2].session_token')")"
+oc_expect "curl --aws-sigv4 with a wrong secret: InvalidSignatureException" \
+  "com.amazon.coral.service#InvalidSignatureException" \
+  "$(kcurl "$(cfgv 'c.credentials[0].access_key_id')" wrong Encrypt '{}' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).__type))')"
+BIG=$(head -c 3000 /dev/zero | base64 -w0)
+oc_expect_match "curl with Expect: 100-continue and a 3000-byte plaintext: Encrypt works" '"CiphertextBlob":"' \
+  "$(kcurl "$(cfgv 'c.credentials[0].access_key_id')" "$(cfgv 'c.credentials[0].secret_access_key')" Encrypt \
+      "{\"KeyId\":\"alias/orgcrypt\",\"Plaintext\":\"$BIG\"}" -H "Expect: 100-continue")"
+
 # --- restart: the key material is kept in DIR/state.json
 run_check node "$CHECK" --url "$KMS_URL" --config "$CFG" --phase persist-write --file "$WORK/blob"
 kms_stop "$DIR"

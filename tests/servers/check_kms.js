@@ -479,8 +479,10 @@ async function credentialChecks() {
     return useFor({ accessKeyId: r.Credentials.AccessKeyId, secretAccessKey: r.Credentials.SecretAccessKey, sessionToken: r.Credentials.SessionToken, expiration: r.Credentials.Expiration });
   });
   await check('stats count the STS, ECS and IMDS credential requests served', async () => {
-    const s = (await stats()).credential_requests;
-    return s.sts >= 4 && s.ecs >= 2 && (URL_.startsWith('https:') || s.imds_credentials >= 1) ? true : JSON.stringify(s);
+    const { credential_requests: s, credentials_issued: i } = await stats();
+    const http_ = URL_.startsWith('http:');
+    return s.sts >= 5 && i.sts === 3 && s.ecs >= 3 && i.ecs === (http_ ? 2 : 1) && (!http_ || (s.imds_credentials >= 1 && i.imds === 1))
+      ? true : JSON.stringify({ s, i });
   });
 }
 

@@ -90,6 +90,7 @@ function resetStats() {
     last_encryption_context: null, last_key_arn: null,
     credential_requests: { sts: 0, ecs: 0, imds_token: 0, imds_role: 0, imds_credentials: 0 },
     credential_failures: { sts: 0, ecs: 0, imds: 0 },
+    credentials_issued: { sts: 0, ecs: 0, imds: 0 },
   };
 }
 resetStats();
@@ -527,6 +528,7 @@ function issue(source, lifetime, principal, allowed) {
   };
   if (allowed) c.allowed_keys = allowed;
   state.issued.push(c);
+  stats.credentials_issued[source]++;
   saveState();
   return c;
 }
