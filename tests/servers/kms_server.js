@@ -242,11 +242,11 @@ function setAlias(alias, k) {
 
 const OPS = {
   Encrypt(ctx, p) {
-    const k = resolveKey(p.KeyId);
     const plaintext = blob(p.Plaintext, 'plaintext', 4096);
     const ec = encryptionContext(p.EncryptionContext);
     algorithm(p.EncryptionAlgorithm);
     stats.last_encryption_context = ec;
+    const k = resolveKey(p.KeyId);
     requireAllowed(ctx, k, 'Encrypt');
     requireUsable(k);
     requireContext(ctx, k, 'Encrypt', ec);
@@ -271,7 +271,6 @@ const OPS = {
     return { Plaintext: open(k, b, ec).toString('base64'), KeyId: keyArn(k), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
   },
   GenerateDataKey(ctx, p) {
-    const k = resolveKey(p.KeyId);
     const ec = encryptionContext(p.EncryptionContext);
     let n;
     if (p.KeySpec !== undefined && p.NumberOfBytes !== undefined) throw validation('Please specify either number of bytes or key spec.');
@@ -282,6 +281,7 @@ const OPS = {
     else if (p.NumberOfBytes !== undefined) throw validation(`Value '${p.NumberOfBytes}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024`);
     else throw validation('Please specify either number of bytes or key spec.');
     stats.last_encryption_context = ec;
+    const k = resolveKey(p.KeyId);
     requireAllowed(ctx, k, 'GenerateDataKey');
     requireUsable(k);
     requireContext(ctx, k, 'GenerateDataKey', ec);
