@@ -133,10 +133,10 @@ function rawKms(op, payload, { cred = MAIN, signedNames, extraHeaders = {}, muta
   return fetchRaw('POST', '/', req.headers, req.body);
 }
 // The exact body KMS sends: {"__type": "<namespace#>Name", "message": ...}.
-const jsonErr = (r, status, type) => {
+const jsonErr = (r, status, type, field = 'message') => {
   let j;
   try { j = JSON.parse(r.body); } catch (e) { return `not JSON: ${r.body}`; }
-  if (r.status !== status || j.__type !== type || typeof j.message !== 'string') return `got ${r.status} ${r.body}`;
+  if (r.status !== status || j.__type !== type || typeof j[field] !== 'string') return `got ${r.status} ${r.body}`;
   if (r.headers['content-type'] !== 'application/x-amz-json-1.1') return `content-type ${r.headers['content-type']}`;
   if (!r.headers['x-amzn-requestid']) return 'no x-amzn-RequestId';
   return true;
@@ -329,6 +329,8 @@ async function kmsChecks() {
     400, 'com.amazon.coral.service#IncompleteSignatureException'));
   await check('KMS\'s own errors carry no namespace: {"__type":"NotFoundException","message":...}', async () => jsonErr(
     await rawKms('Encrypt', { KeyId: 'alias/nope', Plaintext: 'aGVsbG8=' }), 400, 'NotFoundException'));
+  await check('AccessDeniedException on the wire: {"__type":"AccessDeniedException","Message":...} (capital M, as KMS sends it)', async () => jsonErr(
+    await rawKms('Encrypt', { KeyId: K1, Plaintext: 'aGVsbG8=' }, { cred: LIMITED }), 400, 'AccessDeniedException', 'Message'));
   await check('InvalidCiphertextException comes without a message, as KMS sends it', async () => {
     const r = await rawKms('Decrypt', { CiphertextBlob: Buffer.from('garbage').toString('base64') });
     return eq([r.status, r.body], [400, '{"__type":"InvalidCiphertextException"}']);

@@ -116,6 +116,10 @@ const WIRE_TYPE = {
   ThrottlingException: 'com.amazon.coral.availability#',
 };
 const wireType = (t) => (WIRE_TYPE[t] || '') + t;
+// KMS spells the field "Message" in AccessDeniedException (seen in a real
+// response quoted in aws/aws-nitro-enclaves-sdk-c#157) and "message"
+// elsewhere; the SDKs read either.
+const messageField = (t) => (t === 'AccessDeniedException' ? 'Message' : 'message');
 const notFoundKey = (ref) => new KmsError('NotFoundException', `Key '${ref}' does not exist`);
 const validation = (m) => new KmsError('ValidationException', `1 validation error detected: ${m}`);
 const serialization = (m) => new KmsError('SerializationException', m);
@@ -507,7 +511,7 @@ async function handleKms(req, res, body) {
     if (!(e instanceof KmsError)) { log(`internal error: ${e.stack}`); e = new KmsError('KMSInternalException', 'internal error', 500); }
     result = e.type;
     // KMS leaves "message" out when it has none (InvalidCiphertextException).
-    sendKms(res, e.status, e.message ? { __type: wireType(e.type), message: e.message } : { __type: wireType(e.type) });
+    sendKms(res, e.status, e.message ? { __type: wireType(e.type), [messageField(e.type)]: e.message } : { __type: wireType(e.type) });
   }
   count(op, result);
   log(`KMS ${op} ${result} akid=${akid}`);
