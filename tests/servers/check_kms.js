@@ -87,7 +87,7 @@ function fetchRaw(method, p, headers, body) {
   const u = new URL(URL_);
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = mod.request({ method, hostname: u.hostname, port: u.port, path: p,
+    const req = mod.request({ method, hostname: u.hostname, port: u.port, path: p, agent: false,
       headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -382,6 +382,15 @@ async function kmsChecks() {
     await control('/__test/faults', { delay_ms: 0 }); // releases the held call
     const after = await c.send(new kms.EncryptCommand({ KeyId: K1, Plaintext: pt }));
     return eq([held, r, after.KeyId], [1, 'error TimeoutError', arnOf(K1)]);
+  });
+  await check('stats.connections: a client reusing its connection adds none', async () => {
+    const reuse = kmsClient(undefined, { requestHandler: new NodeHttpHandler({ httpAgent: new http.Agent({ keepAlive: true, maxSockets: 1 }), httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 1 }) }) });
+    await reuse.send(new kms.DescribeKeyCommand({ KeyId: K1 }));
+    const before = (await stats()).connections;
+    for (let i = 0; i < 3; i++) await reuse.send(new kms.DescribeKeyCommand({ KeyId: K1 }));
+    const after = (await stats()).connections;
+    reuse.destroy();
+    return eq(after - before, 1); // only the second stats request's own connection (agent: false)
   });
   await control('/__test/faults', { reset: true });
 }

@@ -85,7 +85,7 @@ let stats;
 const waiting = new Set(); // KMS calls waiting out delay_ms
 function resetStats() {
   stats = {
-    kms_requests: 0, kms_delayed_now: waiting.size, ops: {}, signature_failures: 0, auth_failures: {},
+    connections: 0, kms_requests: 0, kms_delayed_now: waiting.size, ops: {}, signature_failures: 0, auth_failures: {},
     last_signed_headers: null, last_access_key_id: null, last_operation: null,
     last_encryption_context: null, last_key_arn: null,
     credential_requests: { sts: 0, ecs: 0, imds_token: 0, imds_role: 0, imds_credentials: 0 },
@@ -763,6 +763,10 @@ const onRequest = (req, res) => handle(req, res).catch((e) => {
 const server = args['tls-cert']
   ? https.createServer({ cert: fs.readFileSync(args['tls-cert']), key: fs.readFileSync(args['tls-key']) }, onRequest)
   : http.createServer(onRequest);
+// Idle keep-alive connections stay open 60 s (Node's default is 5 s), so a
+// client's connection reuse can be counted (stats.connections) on a slow machine.
+server.keepAliveTimeout = 60000;
+server.on('connection', () => { stats.connections++; });
 server.listen(Number(args.port || 0), args.host || '127.0.0.1', () => {
   const port = server.address().port;
   fs.writeFileSync(path.join(DIR, 'pid'), `${process.pid}\n`);

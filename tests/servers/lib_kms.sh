@@ -8,7 +8,7 @@
 #   kms_stop DIR
 #   kms_fault JSON    e.g. kms_fault '{"throttle": 2}'
 #   kms_keys JSON     e.g. kms_keys '{"key": "alias/orgcrypt", "state": "Disabled"}'
-#   kms_stats [JQ-less key]   prints the stats JSON (GET /__test/stats)
+#   kms_stats [reset=1]  prints the stats JSON (GET /__test/stats; reset=1 clears them after)
 # kms_start again on the same DIR restarts with the saved state (keys survive).
 
 KMS_SERVER_JS=${KMS_SERVER_JS:-$OC_ROOT/tests/servers/kms_server.js}
