@@ -125,7 +125,9 @@ std::string canonical_query(const std::vector<std::pair<std::string, std::string
   return out;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+// The whitespace folded in header values, as @smithy/signature-v4 does
+// (CR and LF become spaces, runs of spaces and tabs one space, then trimmed).
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Trims the value and collapses each inner run of whitespace into one space.
 std::string canonical_value(const std::string& v) {
@@ -175,7 +177,7 @@ Signature sign(const Request& req, const Credentials& creds, const std::string& 
     std::string name = lower(h.first);
     if (name.empty()) bad_input("empty header name");
     for (char c : name)
-      if (is_space(c) || c == ':') bad_input("bad header name");
+      if (is_space(c) || c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) bad_input("bad header name");
     if (name == "host") have_host = true;
     hs.emplace_back(std::move(name), canonical_value(h.second));
   }
