@@ -372,17 +372,21 @@ SmithyCase kms(const std::string& what, const std::string& region, const std::st
 }
 
 std::vector<SmithyCase> smithy_cases() {
-  const std::string enc_ctx_utf8 = R"("EncryptionContext":{"orgcrypt:org":"Société Générale – Zürich","orgcrypt:org_id":"42","tenant":"東京支店 🚀"})";
+  const std::string enc_ctx_utf8 =
+      R"("EncryptionContext":{"orgcrypt:org":"Société Générale – Zürich",)"
+      R"("orgcrypt:org_id":"42","tenant":"東京支店 🚀"})";
   std::vector<SmithyCase> v;
   v.push_back(kms("encrypt us-east-1", "us-east-1", "TrentService.Encrypt",
                   R"({"KeyId":"alias/orgcrypt-kek","Plaintext":"3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"})",
                   "20261201T223900Z"));
   v.push_back(kms("encrypt with UTF-8 context", "eu-west-1", "TrentService.Encrypt",
-                  R"({"KeyId":"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab","Plaintext":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",)" +
+                  R"({"KeyId":"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",)"
+                  R"("Plaintext":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",)" +
                       enc_ctx_utf8 + "}",
                   "20240229T120000Z"));
   v.push_back(kms("decrypt with UTF-8 context and token", "eu-central-1", "TrentService.Decrypt",
-                  R"({"CiphertextBlob":"AQICAHhXq1a0Zz4V+9l0A8bEXAMPLEciphertext/blob+with/slashes==",)" + enc_ctx_utf8 +
+                  R"({"CiphertextBlob":"AQICAHhXq1a0Zz4V+9l0A8bEXAMPLEciphertext/blob+with/slashes==",)" +
+                      enc_ctx_utf8 +
                       R"(,"KeyId":"alias/orgcrypt-kek"})",
                   "20261231T235959Z", kToken1));
   v.push_back(kms("describe key", "ap-northeast-1", "TrentService.DescribeKey", R"({"KeyId":"alias/orgcrypt-kek"})",
@@ -390,7 +394,8 @@ std::vector<SmithyCase> smithy_cases() {
   v.push_back(kms("describe key with token", "ap-southeast-2", "TrentService.DescribeKey",
                   R"({"KeyId":"mrk-1234abcd12ab34cd56ef1234567890ab"})", "20250615T081530Z", kToken2));
   v.push_back(kms("decrypt us-gov-west-1", "us-gov-west-1", "TrentService.Decrypt",
-                  R"({"CiphertextBlob":"AQIDAHhEXAMPLE","EncryptionContext":{"orgcrypt:org":"7"}})", "20230704T170000Z"));
+                  R"({"CiphertextBlob":"AQIDAHhEXAMPLE","EncryptionContext":{"orgcrypt:org":"7"}})",
+                  "20230704T170000Z"));
   v.push_back(kms("encrypt cn-north-1", "cn-north-1", "TrentService.Encrypt",
                   R"({"KeyId":"alias/k","Plaintext":"/////w=="})", "20261201T000001Z", kToken1));
   v.push_back(kms("empty JSON body", "sa-east-1", "TrentService.DescribeKey", "{}", "20261201T223900Z"));
@@ -403,7 +408,8 @@ std::vector<SmithyCase> smithy_cases() {
   }
   {
     SmithyCase c = kms("loopback with port and token", "eu-west-3", "TrentService.Decrypt",
-                       R"({"CiphertextBlob":"AQIDBAUG","EncryptionContext":{"org":"Ørsted Ålborg"}})", "20261201T223900Z",
+                       R"({"CiphertextBlob":"AQIDBAUG","EncryptionContext":{"org":"Ørsted Ålborg"}})",
+                       "20261201T223900Z",
                        kToken2);
     c.hostname = "127.0.0.1";
     c.port = 38211;
@@ -432,7 +438,8 @@ std::vector<SmithyCase> smithy_cases() {
   {
     SmithyCase c = kms("large body", "us-east-1", "TrentService.Encrypt", "", "20261201T223900Z", kToken1);
     std::string pt(4096, 'A');
-    for (std::size_t i = 0; i < pt.size(); i++) pt[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i % 64];
+    const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (std::size_t i = 0; i < pt.size(); i++) pt[i] = b64[i % 64];
     c.body = R"({"KeyId":"alias/orgcrypt","Plaintext":")" + pt + R"("})";
     v.push_back(c);
   }
