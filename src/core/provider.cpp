@@ -35,6 +35,8 @@ class ObservedProvider final : public KeyProvider {
     return r;
   }
   bool production_ready() const override { return p_->production_ready(); }
+  // What the provider resolved (an alias: its key ARN), not its URI.
+  std::string key_uri() override { return p_->key_uri(); }
 
  private:
   template <typename F>
