@@ -472,7 +472,7 @@ std::string parse_imds_role(const std::string& body, std::string* role) {
   if (!r.empty() && r.back() == '\r') r.pop_back();
   if (r.empty() || r.size() > 128) return "the instance has no IAM role (an empty role list)";
   for (char c : r)
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || std::strchr("_+=,.@-", c)))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c != '\0' && std::strchr("_+=,.@-", c))))
       return "the role name contains a character an IAM role name cannot have";
   *role = r;
   return {};

@@ -127,7 +127,7 @@ std::string check_profile_name(const std::string& v) {
 std::string check_session_name(const std::string& v) {
   if (v.size() < 2 || v.size() > 64) return "role_session_name must be 2 to 64 characters";
   for (char c : v)
-    if (!(is_alnum(c) || std::strchr("_+=,.@-", c))) return "role_session_name may contain only letters, digits and _+=,.@-";
+    if (!(is_alnum(c) || (c != '\0' && std::strchr("_+=,.@-", c)))) return "role_session_name may contain only letters, digits and _+=,.@-";
   return {};
 }
 
@@ -237,7 +237,7 @@ std::string check_role_arn(const std::string& arn) {
     const std::string name = arn.substr(n + 18);
     if (name.empty() || name.size() > 512) return kWhy;
     for (char c : name)
-      if (!(is_alnum(c) || std::strchr("_+=,.@-/", c))) return kWhy;
+      if (!(is_alnum(c) || (c != '\0' && std::strchr("_+=,.@-/", c)))) return kWhy;
     return {};
   }
   return kWhy;

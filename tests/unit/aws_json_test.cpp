@@ -241,6 +241,8 @@ TEST(AwsKmsJson, ContainerAndImdsAnswers) {
   EXPECT_EQ(role, "pg-role");
   EXPECT_EQ(parse_imds_role("", &role), "the instance has no IAM role (an empty role list)");
   EXPECT_EQ(parse_imds_role("../x", &role), "the role name contains a character an IAM role name cannot have");
+  // A NUL is not one of the punctuation characters (strchr finds the terminator): found by fuzz_kms_response.
+  EXPECT_EQ(parse_imds_role(std::string("1\0", 2), &role), "the role name contains a character an IAM role name cannot have");
 }
 
 TEST(AwsKmsJson, Iso8601) {

@@ -133,6 +133,8 @@ TEST(AwsKmsUri, BadParameters) {
   EXPECT_EQ(why(kUri + "?role_arn=arn:aws:iam::111122223333:role/r&web_identity_token_file=/t&role_session_name=x"),
             "role_session_name must be 2 to 64 characters");
   EXPECT_EQ(why(kUri + "?role_session_name=xy"), "role_session_name needs role_arn and web_identity_token_file");
+  EXPECT_EQ(check_role_arn(std::string("arn:aws:iam::111122223333:role/r\0", 33)),
+            "role_arn must be an IAM role ARN: arn:PARTITION:iam::ACCOUNT:role/NAME");
   EXPECT_EQ(why(kUri + "?profile=p&role_arn=arn:aws:iam::111122223333:role/r&web_identity_token_file=/t"),
             "give either profile or role_arn/web_identity_token_file, not both");
 }
