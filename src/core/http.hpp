@@ -66,6 +66,12 @@ Response send(const Request& req, const Options& opt, const std::string& provide
 void set_allow_plain_http_loopback(bool allow);
 bool allow_plain_http_loopback();
 
+// "" if the URL (parsed by libcurl) may be requested under the plain-http
+// rules above (https always may), else the reason it is refused. send()
+// applies it; tests use it to check the rules for addresses they must not
+// connect to.
+std::string plain_http_refusal(const std::string& url, bool metadata);
+
 // The host part of an http(s) URL ("" if none), for messages.
 std::string url_host(const std::string& url);
 
