@@ -57,6 +57,8 @@ CurlState& curl_state(const std::string& provider, const std::string& operation)
   if (!g_curl.multi) {
     g_curl.multi = curl_multi_init();
     if (!g_curl.multi) fail(provider, operation, "could not initialize libcurl (multi handle)");
+    // Room for the connections of a few services (KMS, STS, a Vault).
+    curl_multi_setopt(g_curl.multi, CURLMOPT_MAXCONNECTS, 8L);
   }
   if (!g_curl.easy) {
     g_curl.easy = curl_easy_init();
