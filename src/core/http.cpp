@@ -132,7 +132,8 @@ std::string parse_url(const std::string& text, ParsedUrl& out) {
   if (rc != CURLUE_OK) return std::string("malformed URL: ") + curl_url_strerror(rc);
   out.scheme = lower(url_part(out.url.get(), CURLUPART_SCHEME));
   out.host = url_part(out.url.get(), CURLUPART_HOST);
-  if (out.scheme != "http" && out.scheme != "https") return "only https (and plain http where allowed) is supported";
+  if (out.scheme != "http" && out.scheme != "https")
+    return "URL scheme \"" + out.scheme + "\" is not supported (https, or plain http where allowed)";
   if (out.host.empty()) return "the URL has no host";
   return {};
 }
@@ -287,8 +288,8 @@ std::string plain_http_refusal(const std::string& url, bool metadata) {
            " is refused: use https (plain http to a loopback address is allowed only by the test setting "
            "orgcrypt.allow_plain_http_loopback)";
   return "plain http to " + p.host +
-         " is refused: use https (plain http is allowed only to the AWS metadata addresses and, with the test "
-         "setting orgcrypt.allow_plain_http_loopback, to a loopback address)";
+         " is refused: use https (plain http is allowed only for AWS credentials from the fixed metadata "
+         "addresses and, with the test setting orgcrypt.allow_plain_http_loopback, to a loopback address)";
 }
 
 std::string uri_encode(const std::string& s, bool keep_slash) {

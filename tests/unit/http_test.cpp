@@ -192,6 +192,46 @@ int closed_port() {
   return ntohs(a.sin_port);
 }
 
+// A loopback port whose connects hang: a listener that never accepts, its
+// accept queue filled (Linux then drops further SYNs).
+class Blackhole {
+ public:
+  Blackhole() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) throw std::runtime_error("socket failed");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 0) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("bind/listen failed");
+    port_ = ntohs(a.sin_port);
+    for (int i = 0; i < 16; i++) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      if (c < 0) throw std::runtime_error("socket failed");
+      fillers_.push_back(c);
+      if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) continue;
+      if (errno != EINPROGRESS) throw std::runtime_error("connect failed");
+      pollfd p{c, POLLOUT, 0};
+      if (::poll(&p, 1, 200) == 0) return;  // this one hangs: the queue is full
+    }
+    throw std::runtime_error("could not fill the accept queue");
+  }
+  ~Blackhole() {
+    for (int c : fillers_) ::close(c);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Blackhole(const Blackhole&) = delete;
+  Blackhole& operator=(const Blackhole&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::vector<int> fillers_;
+};
+
 Request get(const std::string& url) {
   Request r;
   r.method = "GET";
@@ -421,6 +461,27 @@ TEST_F(HttpPlain, TotalTimeout) {
   EXPECT_NE(msg.find("total timeout (300 ms)"), std::string::npos) << msg;
   EXPECT_GE(took, 250);
   EXPECT_LT(took, 4000);  // generous: the server answers after 5 s
+}
+
+TEST_F(HttpPlain, ConnectTimeout) {
+  Blackhole hole;
+  opt_.connect_timeout_ms = 300;
+  const auto start = Clock::now();
+  const std::string msg = testutil::expect_error(
+      "58000", [&] { send(get("http://127.0.0.1:" + std::to_string(hole.port()) + "/"), opt_, "aws-kms", "Encrypt"); });
+  EXPECT_NE(msg.find("aws-kms Encrypt: could not reach 127.0.0.1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("connect timeout (300 ms)"), std::string::npos) << msg;
+  EXPECT_LT(ms_since(start), 4000);  // generous
+}
+
+TEST_F(HttpPlain, CancelWhileConnecting) {
+  Blackhole hole;
+  g_cancel_at = Clock::now() + std::chrono::milliseconds(300);
+  orgcrypt::set_interrupt_check(cancel_after);
+  const auto start = Clock::now();
+  testutil::expect_error(
+      "57014", [&] { send(get("http://127.0.0.1:" + std::to_string(hole.port()) + "/"), opt_, "aws-kms", "Encrypt"); });
+  EXPECT_LT(ms_since(start), 2000);  // generous: the connect timeout is 5 s
 }
 
 TEST_F(HttpPlain, CancelWhileTheServerIsSlow) {
