@@ -23,6 +23,7 @@ namespace http {
 namespace {
 
 constexpr int kPollStepMs = 100;  // the longest wait between two interrupt checks
+constexpr std::size_t kMaxHeaderBytes = 64 * 1024;  // all response headers together
 
 bool g_allow_plain_http_loopback = false;
 long g_connections_opened = 0;
@@ -142,18 +143,26 @@ std::string parse_url(const std::string& text, ParsedUrl& out) {
 struct Transfer {
   Response* resp = nullptr;
   std::size_t max_body = 0;
+  std::size_t header_bytes = 0;
   bool too_long = false;
+  bool out_of_memory = false;
   bool interrupted = false;
 };
 
-size_t on_body(char* data, size_t size, size_t nmemb, void* userdata) {
+// The callbacks run inside libcurl (C): nothing may throw through them.
+size_t on_body(char* data, size_t size, size_t nmemb, void* userdata) noexcept {
   auto* t = static_cast<Transfer*>(userdata);
   const size_t n = size * nmemb;
-  if (t->resp->body.size() + n > t->max_body) {
+  if (n > t->max_body - t->resp->body.size()) {
     t->too_long = true;
     return 0;  // CURLE_WRITE_ERROR: abort
   }
-  t->resp->body.append(data, n);
+  try {
+    t->resp->body.append(data, n);
+  } catch (...) {
+    t->out_of_memory = true;
+    return 0;
+  }
   return n;
 }
 
@@ -164,14 +173,11 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-size_t on_header(char* data, size_t size, size_t nmemb, void* userdata) {
-  auto* t = static_cast<Transfer*>(userdata);
-  const size_t n = size * nmemb;
-  const std::string line(data, n);
+void add_header_line(Transfer* t, const std::string& line) {
   if (line.compare(0, 5, "HTTP/") == 0) {
     // A new response (after a 1xx, or the first one): only the last counts.
     t->resp->headers.clear();
-    return n;
+    return;
   }
   if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
     // An obsolete folded continuation line.
@@ -180,15 +186,31 @@ size_t on_header(char* data, size_t size, size_t nmemb, void* userdata) {
       const std::string more = trim(line);
       if (!more.empty()) v += (v.empty() ? "" : " ") + more;
     }
-    return n;
+    return;
   }
   const size_t colon = line.find(':');
-  if (colon == std::string::npos) return n;  // the empty line that ends the headers
+  if (colon == std::string::npos) return;  // the empty line that ends the headers
   t->resp->headers.push_back(Header{lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1))});
+}
+
+size_t on_header(char* data, size_t size, size_t nmemb, void* userdata) noexcept {
+  auto* t = static_cast<Transfer*>(userdata);
+  const size_t n = size * nmemb;
+  t->header_bytes += n;
+  if (t->header_bytes > kMaxHeaderBytes) {
+    t->too_long = true;
+    return 0;  // CURLE_WRITE_ERROR: abort
+  }
+  try {
+    add_header_line(t, std::string(data, n));
+  } catch (...) {
+    t->out_of_memory = true;
+    return 0;
+  }
   return n;
 }
 
-int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) noexcept {
   auto* t = static_cast<Transfer*>(userdata);
   if (provider_interrupted()) {
     t->interrupted = true;
@@ -355,6 +377,24 @@ Response send(const Request& req, const Options& opt, const std::string& provide
   const std::string host = url.host;
   const bool no_proxy = is_loopback_host(host) || is_metadata_host(host);
 
+  // From here on the easy handle points into this frame (error buffer,
+  // callbacks' data, header list, URL handle): the guard detaches it
+  // however this call ends, before those are gone.
+  struct Detach {
+    CURLM* multi;
+    CURL* easy;
+    bool added = false;
+    void now() {
+      // Removing an unfinished transfer aborts it (its connection is
+      // closed); a finished one leaves its connection in the multi handle's
+      // cache. The reset keeps that cache.
+      if (added) curl_multi_remove_handle(multi, easy);
+      added = false;
+      curl_easy_reset(easy);
+    }
+    ~Detach() { now(); }
+  } detach{st.multi, easy};
+
   CURLcode rc = CURLE_OK;
   auto set = [&](CURLcode r) {
     if (rc == CURLE_OK) rc = r;
@@ -408,16 +448,15 @@ Response send(const Request& req, const Options& opt, const std::string& provide
     if (req.method != "POST") set(curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req.method.c_str()));
   }
   if (rc != CURLE_OK) {
-    curl_easy_reset(easy);
     fail(provider, operation, std::string("could not set up the request to ") + host + ": " + curl_easy_strerror(rc));
   }
 
   // The transfer, in slices of at most kPollStepMs.
   CURLMcode mrc = curl_multi_add_handle(st.multi, easy);
   if (mrc != CURLM_OK) {
-    curl_easy_reset(easy);
     fail(provider, operation, std::string("could not start the request to ") + host + ": " + curl_multi_strerror(mrc));
   }
+  detach.added = true;
   CURLcode result = CURLE_OK;
   bool done = false;
   while (!done) {
@@ -452,19 +491,16 @@ Response send(const Request& req, const Options& opt, const std::string& provide
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   const std::string hint = (done && result != CURLE_OK) ? error_hint(result, easy, opt) : std::string();
-  // Removing an unfinished transfer aborts it (its connection is closed);
-  // a finished one leaves its connection in the multi handle's cache.
-  curl_multi_remove_handle(st.multi, easy);
-  // Drop every pointer into this call's stack (error buffer, callbacks'
-  // data, header list, URL handle) while keeping the connection cache.
-  curl_easy_reset(easy);
+  detach.now();
 
   if (t.interrupted || (done && result == CURLE_ABORTED_BY_CALLBACK)) throw_interrupted(provider, operation);
   if (mrc != CURLM_OK)
     fail(provider, operation, "could not reach " + host + ": " + curl_multi_strerror(mrc));
+  if (t.out_of_memory) throw Error(sqlstate::kOutOfMemory, provider + " " + operation + ": out of memory reading the response");
   if (t.too_long || result == CURLE_FILESIZE_EXCEEDED)
     fail(provider, operation, "response too long from " + host,
-         "The service sent more than " + std::to_string(opt.max_body) + " bytes.");
+         "The service sent more than " + std::to_string(opt.max_body) + " bytes of body or " +
+             std::to_string(kMaxHeaderBytes) + " bytes of headers.");
   if (result != CURLE_OK) {
     const std::string text = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(result));
     fail(provider, operation, "could not reach " + host + ": " + trim(text), hint);

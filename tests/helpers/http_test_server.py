@@ -11,6 +11,7 @@ Endpoints (HTTP/1.1, keep-alive):
   /status/N        status N, body "status N"
   /slow?ms=N       waits N ms, then 200 "slow"
   /large?n=N[&chunked=1]  N bytes of 'x' (Content-Length, or chunked)
+  /headers?n=N     200 with N extra headers of 1000 bytes each
   /redirect        302 to /echo
   /keepalive       200 "ok" (connection kept open)
   /stats           JSON {"connections": accepted connections, "connects": CONNECT requests}
@@ -108,6 +109,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             else:
                 self._send(200, b"x" * n)
+        elif path == "/headers":
+            n = int(q.get("n", ["0"])[0])
+            self._send(200, "many headers", extra=[("X-Filler-%d" % i, "y" * 1000) for i in range(n)])
         elif path == "/redirect":
             self._send(302, "moved", extra=[("Location", "/echo")])
         elif path == "/keepalive":

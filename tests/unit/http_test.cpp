@@ -552,6 +552,11 @@ TEST_F(HttpPlain, BodyOverMaxBodyIsAnError) {
   msg = testutil::expect_error("58000",
                                [&] { send(get(base_ + "/large?n=200000&chunked=1"), opt_, "aws-kms", "Decrypt"); });
   EXPECT_NE(msg.find("response too long"), std::string::npos) << msg;
+  // Headers are bounded too (64 KiB in all).
+  Response many = send(get(base_ + "/headers?n=20"), opt_, "t", "o");
+  EXPECT_EQ(many.header("x-filler-19"), std::string(1000, 'y'));
+  msg = testutil::expect_error("58000", [&] { send(get(base_ + "/headers?n=100"), opt_, "aws-kms", "Decrypt"); });
+  EXPECT_NE(msg.find("response too long"), std::string::npos) << msg;
   // And the next request works.
   EXPECT_EQ(send(get(base_ + "/status/200"), opt_, "t", "o").status, 200);
 }
