@@ -14,7 +14,11 @@
 //   link-local metadata addresses of AWS (IMDS 169.254.169.254 and
 //   [fd00:ec2::254], ECS 169.254.170.2 and 169.254.170.23) when the request
 //   says metadata = true.
-// - Redirects are not followed. Response bodies are bounded (max_body).
+// - Redirects are not followed. Response bodies are bounded (max_body), the
+//   response headers to 64 KiB in all. HTTP/1.1.
+// - Proxies from the environment as libcurl reads them (https_proxy,
+//   HTTPS_PROXY, all_proxy, no_proxy), never for loopback or the metadata
+//   addresses.
 // - Errors are Error(58000) "<provider> <operation>: ..." naming the host and
 //   libcurl's error text, never a header value or a body.
 #pragma once
@@ -35,7 +39,11 @@ struct Header {
 struct Request {
   std::string method = "POST";  // GET, POST, PUT
   std::string url;              // http(s)://host[:port]/path?query
-  std::vector<Header> headers;  // sent as given (no Expect: 100-continue is added)
+  // Sent as given. libcurl adds only Host (unless given here; it is
+  // "host" or "host:port" for a non-default port, as a signer must sign it)
+  // and Content-Length (when there is a body, or for POST/PUT); no
+  // Expect: 100-continue, Accept, Content-Type or User-Agent is added.
+  std::vector<Header> headers;
   std::string body;
   bool metadata = false;        // an AWS metadata endpoint (IMDS, ECS): see above
 };

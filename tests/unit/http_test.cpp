@@ -395,6 +395,8 @@ TEST_F(HttpPlain, GetAndPostRoundTrip) {
   EXPECT_EQ(echoed_header(j, "host"), "127.0.0.1:" + std::to_string(server_->port()));
   EXPECT_EQ(echoed_header(j, "content-type"), "<absent>");
   EXPECT_EQ(echoed_header(j, "accept"), "<absent>");
+  EXPECT_EQ(echoed_header(j, "user-agent"), "<absent>");
+  EXPECT_EQ(echoed_header(j, "content-length"), "<absent>");
 
   Request p;
   p.url = base_ + "/echo";
@@ -418,6 +420,22 @@ TEST_F(HttpPlain, GetAndPostRoundTrip) {
   j = echo_json(resp);
   EXPECT_EQ(j.at("method"), "PUT");
   EXPECT_EQ(j.at("body"), put.body);
+
+  // A Host header given by the caller (a signer signs it) replaces libcurl's.
+  Request h = get(base_ + "/echo");
+  h.headers.push_back({"Host", "kms.example:443"});
+  j = echo_json(send(h, opt_, "test", "Host"));
+  EXPECT_EQ(echoed_header(j, "host"), "kms.example:443");
+
+  // An empty PUT (the IMDSv2 token request) sends Content-Length: 0.
+  Request token;
+  token.method = "PUT";
+  token.url = base_ + "/echo";
+  token.headers.push_back({"X-aws-ec2-metadata-token-ttl-seconds", "21600"});
+  j = echo_json(send(token, opt_, "test", "Put"));
+  EXPECT_EQ(j.at("method"), "PUT");
+  EXPECT_EQ(echoed_header(j, "content-length"), "0");
+  EXPECT_EQ(echoed_header(j, "x-aws-ec2-metadata-token-ttl-seconds"), "21600");
 
   Request empty_post;
   empty_post.url = base_ + "/echo";
