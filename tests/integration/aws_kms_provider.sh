@@ -5,6 +5,7 @@
 # come through its environment (OC_SERVER_ENV), as in production; plain http
 # to 127.0.0.1 is allowed by the test setting orgcrypt.allow_plain_http_loopback.
 #   encrypt, restart, decrypt; the encryption context KMS saw; health();
+#   one connection per backend, reused;
 #   an alias URI records the key ARN; rewrap file: -> aws-kms -> file:;
 #   throttling and 5xx retried; a disabled key, an unknown key and a row
 #   copied to another org (wrong encryption context) refused with the
@@ -22,7 +23,8 @@ oc_install_deps >/dev/null
 oc_node_deps || { oc_fail "node and the npm modules of tests/servers (oc_node_deps)"; oc_summary; exit 1; }
 DIR=$(oc_mkdir)
 KDIR=$(oc_mkdir)
-cleanup() { kms_stop "$KDIR"; oc_cluster_stop "$DIR/data"; rm -rf "$DIR" "$KDIR"; }
+TDIR=$(oc_mkdir)
+cleanup() { kms_stop "$TDIR"; kms_stop "$KDIR"; oc_cluster_stop "$DIR/data"; rm -rf "$DIR" "$KDIR" "$TDIR"; }
 trap cleanup EXIT
 
 rnd() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -98,6 +100,13 @@ oc_expect "health(): reachable, wraps, unwraps, production-ready" "aws-kms|t|t|t
   "$(q "SELECT concat_ws('|', provider, reachable, can_wrap, can_unwrap, production_ready, detail) FROM orgcrypt.health() WHERE uri = 'aws-kms:$ARN1'")"
 oc_expect "the KMS requests were signed over content-type;host;x-amz-date;x-amz-target" \
   "content-type;host;x-amz-date;x-amz-target" "$(stat j.last_signed_headers)"
+C0=$(stat j.connections)
+oc_run "${PSQL[@]}" -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'acme'" \
+  -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'acme'" \
+  -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'acme'" >/dev/null 2>&1
+C1=$(stat j.connections)
+# One connection for the backend's three Decrypts, one for this stats request.
+oc_expect "one backend reuses its connection to KMS for three cold unwraps" "2" "$((C1 - C0))"
 
 # ---- an alias URI records the key ARN it resolved to
 set_master "aws-kms:$ALIAS"
@@ -237,6 +246,28 @@ oc_expect_match "a URI with parameters that is not the master key is not trusted
 oc_set orgcrypt.allowed_key_uris "aws-kms:$ARN1?profile=e2e&*" || oc_fail "allowed_key_uris"
 flush
 oc_expect "listed in orgcrypt.allowed_key_uris: it decrypts" "profile value" "$(dec prof)"
+
+# ---- HTTPS with certificate verification: a second server with a TLS
+# certificate made here; ca_file= names its CA (AWS_CA_BUNDLE works the same).
+oc_run openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$TDIR/tls.key" -out "$TDIR/tls.crt" >/dev/null 2>&1
+if kms_start "$TDIR" "$DIR/kms.json" --tls-cert "$TDIR/tls.crt" --tls-key "$TDIR/tls.key"; then
+  TLS_URI="aws-kms:$ARN1?endpoint=https://127.0.0.1:$KMS_PORT&ca_file=$TDIR/tls.crt"
+  set_master "$TLS_URI"
+  oc_expect "HTTPS with ca_file=: encrypt" "" "$(enc tls 'over tls')"
+  flush
+  oc_expect "HTTPS with ca_file=: decrypt" "over tls" "$(dec tls)"
+  set_master "aws-kms:$ARN1?endpoint=https://127.0.0.1:$KMS_PORT"
+  oc_expect_match "HTTPS without the CA: 58000, the certificate is not trusted" "58000.*aws-kms Encrypt.*(certificate|SSL)" \
+    "$(qv "SELECT orgcrypt.encrypt_for_org('tls2', 'x')" | tr '\n' ' ')"
+  set_master "aws-kms:$ARN1"
+  q "SELECT orgcrypt.destroy_org_keys('tls')" >/dev/null
+  q "DELETE FROM t WHERE org = 'tls'" >/dev/null
+  kms_stop "$TDIR"
+else
+  oc_fail "the HTTPS KMS test server starts"
+fi
+KMS_URL=http://127.0.0.1:$KPORT   # the first server again, for kms_stats
 
 # ---- rewrap aws-kms: -> file:
 oc_set orgcrypt.master_key "$FILEKEY" || oc_fail "master key back to file:"
