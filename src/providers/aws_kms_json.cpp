@@ -3,8 +3,11 @@
 #include <openssl/crypto.h>
 
 #include <cstring>
+#include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 
+#include "aws_ini.hpp"
 #include "base64.hpp"
 #include "envelope.hpp"
 #include "http.hpp"
@@ -14,7 +17,13 @@ namespace aws {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::json;  // requests
+// Answers are parsed into JSON whose strings (and the parser's own token
+// buffer) live in wiped memory: a Decrypt answer holds the DEK, a
+// credentials answer a secret key.
+using sjson = nlohmann::basic_json<std::map, std::vector, SecretString, bool, std::int64_t, std::uint64_t, double,
+                                   CleansingAllocator>;
+std::string plain(const SecretString& s) { return std::string(s.data(), s.size()); }
 
 void wipe(std::string& s) {
   if (!s.empty()) OPENSSL_cleanse(&s[0], s.size());
@@ -88,10 +97,10 @@ bool depth_ok(const std::string& s, std::size_t max) {
 }
 
 // Parses a JSON object answer; "" or the reason.
-std::string parse_object(const std::string& body, json* out) {
+std::string parse_object(const std::string& body, sjson* out) {
   if (body.size() > kMaxServiceResponse) return "the answer is longer than " + std::to_string(kMaxServiceResponse) + " bytes";
   if (!depth_ok(body, kMaxJsonDepth)) return "the answer nests deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-  json j = json::parse(body, nullptr, false);
+  sjson j = sjson::parse(body, nullptr, false);
   if (j.is_discarded()) return "the answer is not valid JSON";
   if (!j.is_object()) return "the answer is not a JSON object";
   *out = std::move(j);
@@ -99,13 +108,13 @@ std::string parse_object(const std::string& body, json* out) {
 }
 
 // The string member `name`, or nullptr if absent or not a string.
-std::string* str_member(json& j, const char* name) {
+SecretString* str_member(sjson& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<std::string&>();
+  return &it->get_ref<SecretString&>();
 }
 
-std::string decode_b64(const std::string& s, std::size_t max_out, Bytes* out) {
+std::string decode_b64(const SecretString& s, std::size_t max_out, Bytes* out) {
   if (s.empty()) return "is empty";
   if (b64_decoded_max(s.size()) > max_out + 3) return "is too long";
   Bytes buf(b64_decoded_max(s.size()));
@@ -123,7 +132,7 @@ std::string context_json(const KmsContext& ctx) {
   return c.dump();
 }
 
-std::string member_type(json& j, const char* name) {
+std::string member_type(sjson& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end()) return "missing";
   return it->is_string() ? "a string" : "not a string";
@@ -156,11 +165,12 @@ KmsContext encryption_context(ByteView aad) {
 std::string encrypt_body(const std::string& key_id, ByteView dek, const KmsContext& ctx) {
   // The plaintext is spliced in by hand (base64 needs no JSON escaping), so
   // that only this string, which the caller wipes, ever holds it.
-  std::string rest = json{{"KeyId", key_id}}.dump();  // {"KeyId":"..."}
+  const std::string rest = json{{"KeyId", key_id}}.dump();  // {"KeyId":"..."}
+  const std::string head = "{\"EncryptionContext\":" + context_json(ctx) + ",\"Plaintext\":\"";
   std::string enc = b64(dek);
   std::string out;
-  out.reserve(rest.size() + enc.size() + 64 + ctx.size() * 64);
-  out += "{\"EncryptionContext\":" + context_json(ctx) + ",\"Plaintext\":\"";
+  out.reserve(head.size() + enc.size() + 2 + rest.size());  // exact: no reallocation leaves a copy behind
+  out += head;
   out += enc;
   out += "\",";
   out.append(rest, 1, std::string::npos);
@@ -177,53 +187,49 @@ std::string decrypt_body(const std::string& key_id, ByteView blob, const KmsCont
 std::string describe_key_body(const std::string& key_id) { return json{{"KeyId", key_id}}.dump(); }
 
 std::string parse_encrypt_response(const std::string& body, Bytes* blob, std::string* key_id) {
-  json j;
+  sjson j;
   std::string why = parse_object(body, &j);
   if (!why.empty()) return why;
-  std::string* cb = str_member(j, "CiphertextBlob");
-  std::string* kid = str_member(j, "KeyId");
+  SecretString* cb = str_member(j, "CiphertextBlob");
+  SecretString* kid = str_member(j, "KeyId");
   if (!cb) return "CiphertextBlob is " + member_type(j, "CiphertextBlob");
   if (!kid) return "KeyId is " + member_type(j, "KeyId");
   why = decode_b64(*cb, 6144, blob);
   if (!why.empty()) return "CiphertextBlob " + why;
   if (kid->size() > 2048) return "KeyId is too long";
-  *key_id = *kid;
+  *key_id = plain(*kid);
   return {};
 }
 
 std::string parse_decrypt_response(const std::string& body, SecretBytes* plaintext, std::string* key_id) {
-  json j;
+  sjson j;
   std::string why = parse_object(body, &j);
   if (!why.empty()) return why;
-  std::string* pt = str_member(j, "Plaintext");
-  std::string* kid = str_member(j, "KeyId");
+  SecretString* pt = str_member(j, "Plaintext");
+  SecretString* kid = str_member(j, "KeyId");
   if (!pt) return "Plaintext is " + member_type(j, "Plaintext");
   if (!kid) return "KeyId is " + member_type(j, "KeyId");
-  if (kid->size() > 2048) {
-    wipe(*pt);
-    return "KeyId is too long";
-  }
+  if (kid->size() > 2048) return "KeyId is too long";
   SecretBytes out(b64_decoded_max(pt->size()) > 4096 ? 0 : b64_decoded_max(pt->size()));
   std::size_t n = 0;
   bool ok = !out.empty() && b64_decode(pt->data(), pt->size(), out.data(), &n);
-  wipe(*pt);
   if (!ok) return "Plaintext is empty, too long or not valid base64";
   out.resize(n);
   *plaintext = std::move(out);
-  *key_id = *kid;
+  *key_id = plain(*kid);
   return {};
 }
 
 std::string parse_describe_key_response(const std::string& body, std::string* key_arn) {
-  json j;
+  sjson j;
   std::string why = parse_object(body, &j);
   if (!why.empty()) return why;
   auto it = j.find("KeyMetadata");
   if (it == j.end() || !it->is_object()) return "KeyMetadata is missing or not an object";
-  std::string* arn = str_member(*it, "Arn");
+  SecretString* arn = str_member(*it, "Arn");
   if (!arn) return "KeyMetadata.Arn is " + member_type(*it, "Arn");
   if (arn->size() > 2048) return "KeyMetadata.Arn is too long";
-  *key_arn = *arn;
+  *key_arn = plain(*arn);
   return {};
 }
 
@@ -244,17 +250,17 @@ std::string sanitize_error_code(const std::string& raw) {
 
 ServiceError parse_kms_error(const std::string& error_type_header, const std::string& body) {
   ServiceError e;
-  json j;
+  sjson j;
   const bool parsed = parse_object(body, &j).empty();
   if (!error_type_header.empty()) e.type = sanitize_error_code(error_type_header);
   if (parsed) {
     for (const char* k : {"code", "__type"}) {
       if (!e.type.empty()) break;
-      if (std::string* t = str_member(j, k)) e.type = sanitize_error_code(*t);
+      if (SecretString* t = str_member(j, k)) e.type = sanitize_error_code(plain(*t));
     }
     for (const char* k : {"message", "Message", "errorMessage"}) {
-      if (std::string* m = str_member(j, k)) {
-        e.message = printable(m->substr(0, m->find('\n')), kMaxServiceMessage);
+      if (SecretString* m = str_member(j, k)) {
+        e.message = printable(plain(m->substr(0, m->find('\n'))), kMaxServiceMessage);
         break;
       }
     }
@@ -329,6 +335,7 @@ bool xml_element(const std::string& doc, std::size_t from, std::size_t to, const
   std::size_t again = doc.find(open, b);
   if (again != std::string::npos && again < to) return false;
   std::string v;
+  v.reserve(b - a - open.size());  // decoding only shrinks: no reallocation leaves a copy of a secret behind
   for (std::size_t i = a + open.size(); i < b; i++) {
     char c = doc[i];
     if (c == '<') return false;
@@ -372,7 +379,8 @@ bool key_id_ok(const std::string& s) {
 }
 
 // A secret or token: printable ASCII without spaces.
-bool token_ok(const std::string& s, std::size_t max) {
+template <class S>
+bool token_ok(const S& s, std::size_t max) {
   if (s.empty() || s.size() > max) return false;
   for (unsigned char c : s)
     if (c <= 0x20 || c >= 0x7F) return false;
@@ -429,19 +437,19 @@ ServiceError parse_sts_error(const std::string& body) {
 }
 
 std::string parse_container_credentials(const std::string& body, TempCredentials* out) {
-  json j;
+  sjson j;
   std::string why = parse_object(body, &j);
   if (!why.empty()) return why;
-  if (std::string* code = str_member(j, "Code")) {
-    if (*code != "Success") return "Code is \"" + printable(*code, 64) + "\", not Success";
+  if (SecretString* code = str_member(j, "Code")) {
+    if (*code != "Success") return "Code is \"" + printable(plain(*code), 64) + "\", not Success";
   }
   TempCredentials t;
-  std::string* akid = str_member(j, "AccessKeyId");
-  std::string* secret = str_member(j, "SecretAccessKey");
-  std::string* token = str_member(j, "Token");
-  std::string* exp = str_member(j, "Expiration");
+  SecretString* akid = str_member(j, "AccessKeyId");
+  SecretString* secret = str_member(j, "SecretAccessKey");
+  SecretString* token = str_member(j, "Token");
+  SecretString* exp = str_member(j, "Expiration");
   bool ok = true;
-  if (!akid || !key_id_ok(*akid)) {
+  if (!akid || !key_id_ok(plain(*akid))) {
     why = "AccessKeyId is missing or malformed";
     ok = false;
   } else if (!secret || !token_ok(*secret, 1024)) {
@@ -450,18 +458,15 @@ std::string parse_container_credentials(const std::string& body, TempCredentials
   } else if (!token || !token_ok(*token, 8192)) {
     why = "Token is missing or malformed";
     ok = false;
-  } else if (!exp || !parse_iso8601(*exp, &t.expiration)) {
+  } else if (!exp || !parse_iso8601(plain(*exp), &t.expiration)) {
     why = "Expiration is missing or malformed";
     ok = false;
   }
   if (ok) {
-    t.access_key_id = *akid;
-    t.secret_access_key = to_secret(*secret);
-    t.session_token = to_secret(*token);
+    t.access_key_id = plain(*akid);
+    t.secret_access_key.assign(secret->begin(), secret->end());
+    t.session_token.assign(token->begin(), token->end());
     *out = std::move(t);
-  } else {
-    if (secret) wipe(*secret);
-    if (token) wipe(*token);
   }
   return why;
 }
