@@ -132,6 +132,10 @@ unsigned long file_key_loads();
 std::unique_ptr<KeyProvider> make_exec_provider(const std::string& uri);
 std::string check_exec_uri(const std::string& uri);
 std::unique_ptr<KeyProvider> make_pkcs11_provider(const std::string& uri);  // pkcs11.cpp, pkcs11_uri.hpp
+// vault-transit://HOST:PORT/MOUNT/keys/NAME[?...] (src/providers/vault_transit.cpp,
+// vault_uri.hpp, docs/providers.md)
+std::unique_ptr<KeyProvider> make_vault_transit_provider(const std::string& uri);
+std::string check_vault_transit_uri(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline
