@@ -96,7 +96,9 @@ void apply_renewal(CachedToken& t, const AuthInfo& a, std::int64_t start_ms) {
   const std::int64_t old_expiry = t.start_ms + t.lease_seconds * 1000;
   const std::int64_t new_expiry = start_ms + a.lease_seconds * 1000;
   t.token = a.token;
-  t.renewable = a.renewable && a.lease_seconds > 0 && new_expiry > old_expiry;
+  // Vault caps a renewal at the token's max_ttl: a shorter lease than before
+  // means the cap is reached and no renewal can extend it further.
+  t.renewable = a.renewable && a.lease_seconds > 0 && new_expiry > old_expiry && a.lease_seconds >= t.lease_seconds;
   t.lease_seconds = a.lease_seconds;
   t.start_ms = start_ms;
 }

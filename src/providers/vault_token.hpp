@@ -48,8 +48,9 @@ enum class TokenAction { Use, Renew, Login };
 TokenAction token_action(const CachedToken& t, std::int64_t now_ms);
 
 // Records a renewal that was sent at start_ms and answered a. A renewal that
-// does not move the expiry later (the token reached its max_ttl) marks the
-// token as no longer renewable, so that the next decision logs in again.
+// does not move the expiry later, or grants a shorter lease than before (the
+// token reached its max_ttl), marks the token as no longer renewable, so that
+// the next decision logs in again instead of renewing.
 void apply_renewal(CachedToken& t, const AuthInfo& a, std::int64_t start_ms);
 
 // AppRole tokens by login configuration (Vault address, namespace, AppRole
