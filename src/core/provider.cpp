@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -102,16 +103,61 @@ bool uri_runs_code(const std::string& uri) {
   return sc && sc->runs_code && sc->runs_code(uri);
 }
 
-std::string uri_trust_problem(const std::string& uri) {
-  if (!uri_runs_code(uri)) return {};
-  if (!g_policy.master_key.empty() && uri == g_policy.master_key) return {};
-  for (const auto& e : g_policy.allowed) {
-    if (!e.empty() && e.back() == '*') {
-      if (uri.compare(0, e.size() - 1, e, 0, e.size() - 1) == 0) return {};
-    } else if (uri == e) {
-      return {};
+std::string remote_trust_scope(const std::string& uri, std::size_t cut) {
+  const std::size_t q = uri.find('?');
+  std::string base = uri.substr(0, q);
+  if (cut < base.size()) base.resize(cut);
+  std::vector<std::string> params;
+  if (q != std::string::npos) {
+    std::string cur;
+    for (std::size_t i = q + 1; i <= uri.size(); i++) {
+      if (i == uri.size() || uri[i] == '&') {
+        if (!cur.empty()) params.push_back(cur);
+        cur.clear();
+      } else {
+        cur.push_back(uri[i]);
+      }
     }
   }
+  std::sort(params.begin(), params.end());
+  std::string out = base + "?";
+  for (const auto& p : params) out += p + "&";
+  return out;
+}
+
+namespace {
+bool listed(const std::string& uri) {
+  if (!g_policy.master_key.empty() && uri == g_policy.master_key) return true;
+  for (const auto& e : g_policy.allowed) {
+    if (!e.empty() && e.back() == '*') {
+      if (uri.compare(0, e.size() - 1, e, 0, e.size() - 1) == 0) return true;
+    } else if (uri == e) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+std::string uri_trust_problem(const std::string& uri) {
+  const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));
+  if (sc && sc->trust_scope) {
+    if (listed(uri)) return {};
+    // Another key of a trusted service, reached with the same credentials
+    // (an alias's key ARN, the next key name on the same Vault server).
+    const std::string scope = sc->trust_scope(uri);
+    auto same = [&](const std::string& t) {
+      return !t.empty() && t.back() != '*' && uri_scheme(t) == sc->name && sc->check(t).empty() &&
+             sc->trust_scope(t) == scope;
+    };
+    if (same(g_policy.master_key)) return {};
+    for (const auto& e : g_policy.allowed)
+      if (same(e)) return {};
+    return "it sends credentials to the service it names, and neither orgcrypt.master_key nor an entry of "
+           "orgcrypt.allowed_key_uris names the same service with the same parameters";
+  }
+  if (!uri_runs_code(uri)) return {};
+  if (listed(uri)) return {};
   return "it loads or runs code and is neither orgcrypt.master_key nor listed in orgcrypt.allowed_key_uris";
 }
 

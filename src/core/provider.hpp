@@ -61,6 +61,13 @@ struct SchemeInfo {
   std::string (*check)(const std::string&);   // syntax: "" or the reason
   bool (*runs_code)(const std::string&);      // loads or runs code (trust policy)
   std::string (*redact)(const std::string&);  // the URI as messages show it (nullptr: as is)
+  // For a scheme whose URI names where credentials are sent (a service's
+  // host, an endpoint, a token file): the part of a URI that decides that
+  // (see remote_trust_scope). A URI of such a scheme is trusted only if a
+  // trusted URI (orgcrypt.master_key or an exact entry of
+  // orgcrypt.allowed_key_uris) has the same scope, or a prefix entry of
+  // orgcrypt.allowed_key_uris matches it. nullptr: the scheme sends nothing.
+  std::string (*trust_scope)(const std::string&) = nullptr;
 };
 // The entry for a scheme, or nullptr.
 const SchemeInfo* find_scheme_info(const std::string& scheme);
@@ -104,6 +111,13 @@ void set_uri_policy(UriPolicy policy);
 std::string parse_allowed_uris(const std::string& list, std::vector<std::string>* out);
 // Does this scheme load or run code?
 bool uri_runs_code(const std::string& uri);
+// The trust scope of a URI of a remote provider: the URI up to the first
+// '?' cut at `cut` (see below), followed by its query parameters sorted, so
+// that the order of parameters does not matter. cut is the length of the
+// part of the URI before '?' that names the service (e.g. up to the account
+// of an AWS KMS key ARN, or up to host:port of a Vault server); a key name
+// after it does not change the scope.
+std::string remote_trust_scope(const std::string& uri, std::size_t cut);
 // "" if the policy lets this URI be opened, else why not.
 std::string uri_trust_problem(const std::string& uri);
 

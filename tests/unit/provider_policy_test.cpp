@@ -65,3 +65,18 @@ TEST(ProviderPolicy, InterruptCheckIsAskedAndThrows57014) {
   }
   flag = false;
 }
+
+TEST(ProviderPolicy, RemoteTrustScopeIgnoresTheKeyAndTheOrderOfParameters) {
+  const std::string a = "aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/orgcrypt?profile=p&endpoint=https://k";
+  const std::string b = "aws-kms:arn:aws:kms:eu-west-1:111122223333:key/1234?endpoint=https://k&profile=p";
+  const std::size_t cut = std::string("aws-kms:arn:aws:kms:eu-west-1:111122223333").size();
+  EXPECT_EQ(remote_trust_scope(a, cut), remote_trust_scope(b, cut));
+  EXPECT_EQ(remote_trust_scope(a, cut), "aws-kms:arn:aws:kms:eu-west-1:111122223333?endpoint=https://k&profile=p&");
+  // another endpoint, another parameter, another account: another scope
+  EXPECT_NE(remote_trust_scope(a, cut), remote_trust_scope(b + "&x=1", cut));
+  EXPECT_NE(remote_trust_scope(a, cut),
+            remote_trust_scope("aws-kms:arn:aws:kms:eu-west-1:111122223333:key/1234?endpoint=https://evil&profile=p", cut));
+  EXPECT_NE(remote_trust_scope(a, cut),
+            remote_trust_scope("aws-kms:arn:aws:kms:eu-west-1:999999999999:key/1?endpoint=https://k&profile=p", cut));
+  EXPECT_EQ(remote_trust_scope("vault-transit://h:8200/transit/keys/a", 24), "vault-transit://h:8200/t?");
+}
