@@ -17,7 +17,7 @@ const SchemeInfo kSchemes[] = {
     {"file", make_file_provider, check_file_uri, never, nullptr},
     {"exec", make_exec_provider, check_exec_uri, always, nullptr},
     {"pkcs11", make_pkcs11_provider, check_pkcs11_uri, pkcs11_uri_runs_code, pkcs11_uri_redacted},
-    {"vault-transit", make_vault_transit_provider, check_vault_transit_uri, never, vault_uri_redacted},
+    {"vault-transit", make_vault_transit_provider, check_vault_transit_uri, never, vault_uri_redacted, vault_trust_scope},
 };
 }  // namespace
 

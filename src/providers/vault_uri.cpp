@@ -1,6 +1,8 @@
 // vault-transit:// URI syntax (see vault_uri.hpp).
 #include "vault_uri.hpp"
 
+#include "provider.hpp"
+
 #include <strings.h>
 
 #include <cstring>
@@ -289,6 +291,12 @@ std::string vault_uri_redacted(const std::string& uri) {
     start = amp + 1;
   }
   return out;
+}
+
+std::string vault_trust_scope(const std::string& uri) {
+  const std::size_t plen = sizeof kPrefix - 1;
+  const std::size_t end = uri.find_first_of("/?", plen);
+  return remote_trust_scope(uri, end == std::string::npos ? uri.size() : end);
 }
 
 }  // namespace orgcrypt

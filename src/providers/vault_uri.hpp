@@ -50,6 +50,11 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out);
 std::string check_vault_transit_uri(const std::string& uri);
 std::string vault_uri_redacted(const std::string& uri);
 
+// Registry: the trust scope (provider.hpp, remote_trust_scope): the URI up to
+// HOST:PORT and its query parameters, so another key (or mount) on the same
+// Vault server reached with the same parameters is trusted alike.
+std::string vault_trust_scope(const std::string& uri);
+
 // Is host (as in VaultUri::host) a loopback address: localhost, 127.0.0.0/8, [::1]?
 bool vault_host_is_loopback(const std::string& host);
 

@@ -161,6 +161,9 @@ class VaultProvider : public ::testing::Test {
  protected:
   void SetUp() override {
     clear_token_caches();
+    UriPolicy pol;
+    pol.allowed = {"vault-transit://*"};  // the trust policy is tested in vault_uri_test
+    set_uri_policy(pol);
     env_ = fake_.make_env();
     set_env(&env_);
     testutil::write_file(dir_.file("token"), std::string(kFileToken) + "\n", 0600);
@@ -169,6 +172,7 @@ class VaultProvider : public ::testing::Test {
   }
   void TearDown() override {
     set_env(nullptr);
+    set_uri_policy(UriPolicy());
     set_interrupt_check(nullptr);
     clear_token_caches();
   }

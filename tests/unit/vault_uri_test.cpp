@@ -174,3 +174,24 @@ TEST(VaultUri, RegistryLine) {
   EXPECT_FALSE(vault_host_is_loopback("[::2]"));
   EXPECT_FALSE(vault_host_is_loopback("localhost.example"));
 }
+
+TEST(VaultUri, TrustScopeIsTheServerAndTheParameters) {
+  EXPECT_EQ(vault_trust_scope("vault-transit://h:8200/transit/keys/a?token_file=/t&tls=on"),
+            "vault-transit://h:8200?tls=on&token_file=/t&");
+  EXPECT_EQ(vault_trust_scope("vault-transit://h:8200/other/keys/b?tls=on&token_file=/t"),
+            vault_trust_scope("vault-transit://h:8200/transit/keys/a?token_file=/t&tls=on"));
+  EXPECT_NE(vault_trust_scope("vault-transit://evil:8200/transit/keys/a?token_file=/t&tls=on"),
+            vault_trust_scope("vault-transit://h:8200/transit/keys/a?token_file=/t&tls=on"));
+  EXPECT_NE(vault_trust_scope("vault-transit://h:8200/transit/keys/a?token_file=/other&tls=on"),
+            vault_trust_scope("vault-transit://h:8200/transit/keys/a?token_file=/t&tls=on"));
+
+  // open_provider applies it: the master key's server trusts its other keys, not another server
+  UriPolicy pol;
+  pol.master_key = "vault-transit://h:8200/transit/keys/a?token_file=/t";
+  set_uri_policy(pol);
+  EXPECT_EQ(uri_trust_problem("vault-transit://h:8200/transit/keys/b?token_file=/t"), "");
+  EXPECT_NE(uri_trust_problem("vault-transit://h2:8200/transit/keys/a?token_file=/t"), "");
+  EXPECT_NE(uri_trust_problem("vault-transit://h:8200/transit/keys/a?token_file=/elsewhere"), "");
+  EXPECT_NE(uri_trust_problem("vault-transit://h:8200/transit/keys/a"), "");
+  set_uri_policy(UriPolicy());
+}
