@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -73,10 +74,16 @@ bool strict_b64_decode(const char* p, std::size_t n, std::size_t max, SecretByte
   return true;
 }
 
+// Printable ASCII; runs of tabs, line breaks and spaces become one space.
 void append_printable(std::string& out, const WipedString& s, std::size_t max) {
   for (unsigned char c : s) {
     if (out.size() >= max) break;
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : (c == '\t' || c == '\n' || c == '\r') ? ' ' : '?');
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+      continue;
+    }
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
   }
 }
 

@@ -250,7 +250,8 @@ class VaultTransitProvider final : public KeyProvider {
                      "or been used up) and approle_mount."
                    : "Vault refused the token for this path: check that it is valid (not expired or revoked) and "
                      "that its policy grants \"update\" on " + u_.mount + "/encrypt/" + u_.name + " and " + u_.mount +
-                         "/decrypt/" + u_.name + (ns_.empty() ? "" : " in namespace " + ns_) + ".";
+                         "/decrypt/" + u_.name + (ns_.empty() ? "" : " in namespace " + ns_) +
+                         ", and that the key exists (Vault treats an encrypt with a missing key as a create).";
     } else if (r.status == 400 && login) {
       hint = "Vault refused the AppRole login: check role_id_file and secret_id_file (a secret_id may have expired or "
              "been used up).";

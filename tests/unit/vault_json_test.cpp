@@ -165,7 +165,7 @@ TEST(VaultJson, Errors) {
   EXPECT_EQ(parse_errors(R"({"errors":["permission denied"]})"), "permission denied");
   EXPECT_EQ(parse_errors(R"({"errors":["Vault is sealed"]})"), "Vault is sealed");
   EXPECT_EQ(parse_errors(R"({"errors":["1 error occurred:\n\t* invalid role or secret ID\n\n"]})"),
-            "1 error occurred:  * invalid role or secret ID");
+            "1 error occurred: * invalid role or secret ID");
   EXPECT_EQ(parse_errors(R"({"errors":["a",5,"b\u0001"]})"), "a; b?");
   EXPECT_EQ(parse_errors(R"({"errors":[]})"), "");
   EXPECT_EQ(parse_errors("<html>502 Bad Gateway</html>"), "");
