@@ -206,6 +206,11 @@ class VaultTransitProvider final : public KeyProvider {
       http::Request& q;
       ~Wiper() { wipe_request(q); }
     } wiper{q};
+    // Not a transient failure: refuse before sending, without retries.
+    if (!u_.tls && !http::allow_plain_http_loopback())
+      fail(op, "tls=off (plain http) is refused: plain http to a loopback address is allowed only by the test "
+               "setting orgcrypt.allow_plain_http_loopback",
+           "Use https (drop tls=off; name the CA with ca_file= or VAULT_CACERT).");
     for (int attempt = 1;; attempt++) {
       http::Response r;
       try {

@@ -166,6 +166,7 @@ class VaultProvider : public ::testing::Test {
     set_uri_policy(pol);
     env_ = fake_.make_env();
     set_env(&env_);
+    http::set_allow_plain_http_loopback(true);  // the fake is reached with tls=off URIs
     testutil::write_file(dir_.file("token"), std::string(kFileToken) + "\n", 0600);
     testutil::write_file(dir_.file("role"), kRoleId, 0600);
     testutil::write_file(dir_.file("secret"), std::string(kSecretId) + "\n", 0600);
@@ -173,6 +174,7 @@ class VaultProvider : public ::testing::Test {
   void TearDown() override {
     set_env(nullptr);
     set_uri_policy(UriPolicy());
+    http::set_allow_plain_http_loopback(false);
     set_interrupt_check(nullptr);
     clear_token_caches();
   }
@@ -480,4 +482,13 @@ TEST_F(VaultProvider, ValidateEncryptsOnce) {
   fake_.keys.clear();
   std::string m = error_of([&] { open_provider(token_uri())->validate(); });
   EXPECT_NE(m.find("encryption key not found"), std::string::npos) << m;
+}
+
+TEST_F(VaultProvider, PlainHttpOnlyWithTheTestSetting) {
+  http::set_allow_plain_http_loopback(false);
+  std::string m = error_of([&] { open_provider(token_uri())->wrap(ByteView(dek_), ByteView(aad("a", 1))); });
+  EXPECT_NE(m.find("vault-transit encrypt: tls=off (plain http) is refused"), std::string::npos) << m;
+  EXPECT_NE(m.find("orgcrypt.allow_plain_http_loopback"), std::string::npos) << m;
+  EXPECT_TRUE(fake_.seen.empty());  // refused before sending, not retried
+  EXPECT_EQ(fake_.slept_ms, 0);
 }
