@@ -14,7 +14,11 @@
 //   link-local metadata addresses of AWS (IMDS 169.254.169.254 and
 //   [fd00:ec2::254], ECS 169.254.170.2 and 169.254.170.23) when the request
 //   says metadata = true.
-// - Redirects are not followed. Response bodies are bounded (max_body).
+// - Redirects are not followed. Response bodies are bounded (max_body), the
+//   response headers to 64 KiB in all. HTTP/1.1.
+// - Proxies from the environment as libcurl reads them (https_proxy,
+//   HTTPS_PROXY, all_proxy, no_proxy), never for loopback or the metadata
+//   addresses.
 // - Errors are Error(58000) "<provider> <operation>: ..." naming the host and
 //   libcurl's error text, never a header value or a body.
 #pragma once
@@ -35,7 +39,11 @@ struct Header {
 struct Request {
   std::string method = "POST";  // GET, POST, PUT
   std::string url;              // http(s)://host[:port]/path?query
-  std::vector<Header> headers;  // sent as given (no Expect: 100-continue is added)
+  // Sent as given. libcurl adds only Host (unless given here; it is
+  // "host" or "host:port" for a non-default port, as a signer must sign it)
+  // and Content-Length (when there is a body, or for POST/PUT); no
+  // Expect: 100-continue, Accept, Content-Type or User-Agent is added.
+  std::vector<Header> headers;
   std::string body;
   bool metadata = false;        // an AWS metadata endpoint (IMDS, ECS): see above
 };
@@ -65,6 +73,12 @@ Response send(const Request& req, const Options& opt, const std::string& provide
 // Test setting orgcrypt.allow_plain_http_loopback (the glue sets it).
 void set_allow_plain_http_loopback(bool allow);
 bool allow_plain_http_loopback();
+
+// "" if the URL (parsed by libcurl) may be requested under the plain-http
+// rules above (https always may), else the reason it is refused. send()
+// applies it; tests use it to check the rules for addresses they must not
+// connect to.
+std::string plain_http_refusal(const std::string& url, bool metadata);
 
 // The host part of an http(s) URL ("" if none), for messages.
 std::string url_host(const std::string& url);

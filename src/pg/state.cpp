@@ -17,6 +17,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "http.hpp"
 #include "provider.hpp"
 
 namespace orgcrypt::pg {
@@ -25,6 +26,7 @@ char* guc_master_key = nullptr;
 char* guc_allowed_key_uris = nullptr;
 bool guc_auto_create = true;
 bool guc_allow_file_master_key = true;
+static bool guc_allow_plain_http_loopback = false;
 volatile uint64_t g_epoch = 1;
 bool g_pending = false;
 
@@ -228,6 +230,13 @@ void define_gucs() {
                            "Allow a file: master key to wrap new data keys.",
                            "Off: file: keys only unwrap existing DEKs (so that they can be rewrapped).",
                            &guc_allow_file_master_key, true, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable(
+      "orgcrypt.allow_plain_http_loopback",
+      "Let HTTP key providers use plain http to a loopback address (tests, a local dev server).",
+      "Off: aws-kms: and vault-transit: use https with certificate verification only (the AWS metadata "
+      "endpoints excepted).",
+      &guc_allow_plain_http_loopback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+      [](bool newval, void*) { orgcrypt::http::set_allow_plain_http_loopback(newval); }, nullptr);
   DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
