@@ -312,8 +312,9 @@ class VaultTransitProvider final : public KeyProvider {
     }
     if (r.status != 200) return false;
     AuthInfo a;
-    if (!parse_auth_response(r.body, &a).empty()) return false;
+    const bool ok = parse_auth_response(r.body, &a).empty();
     wipe(r.body);
+    if (!ok) return false;
     apply_renewal(c, a, start);
     return true;
   }
@@ -322,7 +323,11 @@ class VaultTransitProvider final : public KeyProvider {
   // cache without a login just now.
   SecretBytes token(bool* cached) const {
     *cached = false;
-    const std::string env_token = env().getenv("VAULT_TOKEN");
+    std::string env_token = env().getenv("VAULT_TOKEN");
+    struct Wipe {
+      std::string& s;
+      ~Wipe() { wipe(s); }
+    } wipe_env{env_token};
     TokenSource src;
     std::string why = choose_token_source(u_, !env_token.empty(), &src);
     if (!why.empty()) fail("token", why);
