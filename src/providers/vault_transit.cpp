@@ -247,7 +247,7 @@ class VaultTransitProvider final : public KeyProvider {
       hint = "The wrapped DEK does not authenticate under this Transit key with this organization and version: a "
              "wrong key (or a deleted and re-created key of the same name), or a wrapped DEK copied to another "
              "organization or version.";
-    } else if (errs.find("associated_data") != std::string::npos) {
+    } else if (errs.find("associated_data") != std::string::npos || errs.find("associated data") != std::string::npos) {
       hint = "The Transit key must be of an AEAD type (aes256-gcm96, the default, or aes128-gcm96 or "
              "chacha20-poly1305) on Vault 1.13 or later or OpenBao.";
     } else if (r.status == 403) {

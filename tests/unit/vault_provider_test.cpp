@@ -492,3 +492,16 @@ TEST_F(VaultProvider, PlainHttpOnlyWithTheTestSetting) {
   EXPECT_TRUE(fake_.seen.empty());  // refused before sending, not retried
   EXPECT_EQ(fake_.slept_ms, 0);
 }
+
+TEST_F(VaultProvider, KeyThatCannotTakeAssociatedDataFailsClearly) {
+  // e.g. an rsa-4096 Transit key: Vault refuses associated_data for non-AEAD key types
+  Env e = env_;
+  e.send = [](const http::Request&, const http::Options&, const std::string&) {
+    return reply(400, R"({"errors":["associated data is only supported for AEAD key types"]})");
+  };
+  set_env(&e);
+  std::string m = error_of([&] { open_provider(token_uri())->wrap(ByteView(dek_), ByteView(aad("a", 1))); });
+  EXPECT_NE(m.find("vault-transit encrypt: HTTP 400: associated data is only supported"), std::string::npos) << m;
+  EXPECT_NE(m.find("must be of an AEAD type (aes256-gcm96"), std::string::npos) << m;
+  set_env(&env_);
+}
