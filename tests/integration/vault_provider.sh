@@ -127,6 +127,20 @@ oc_expect "no DEK names Vault any more" "0" "$(q "SELECT count(*) FROM orgcrypt.
 oc_expect "values decrypt under the file: key" "vault secret" "$(cold acme)"
 use "$URI"
 q "INSERT INTO t SELECT 'vorg', orgcrypt.encrypt_for_org('vorg', 'vault secret')" >/dev/null
+# Independently of orgcrypt's code: the stored ciphertext decrypts with curl
+# under the documented wrap AAD ("orgcrypt DEK wrap v1" || u32be(len(org)) ||
+# org || u32be(version)) and not under the next version's.
+CT=$(q "SELECT convert_from(wrapped, 'UTF8') FROM orgcrypt.org_dek WHERE org = 'vorg' AND version = 1")
+vdecrypt() {  # vdecrypt AAD_BASE64 -> "HTTP_STATUS length-of-plaintext"
+  curl -s --cacert "$DIR/ca.pem" -H "X-Vault-Token: $ROOT_TOKEN" -o "$DIR/dec.json" -w '%{http_code}' \
+    -d "{\"ciphertext\":\"$CT\",\"associated_data\":\"$1\"}" "https://127.0.0.1:$VPORT/v1/transit/decrypt/kek"
+  printf ' %s' "$(node -e "try{const j=require('$DIR/dec.json');console.log(Buffer.from(j.data.plaintext,'base64').length)}catch(e){console.log('-')}")"
+  rm -f "$DIR/dec.json"
+}
+oc_expect "curl decrypts the stored wrapped DEK under the documented wrap AAD: 32 bytes" "200 32" \
+  "$(vdecrypt "$(printf 'orgcrypt DEK wrap v1\x00\x00\x00\x04vorg\x00\x00\x00\x01' | base64 -w0)")"
+oc_expect "... and not under version 2's AAD" "400 -" \
+  "$(vdecrypt "$(printf 'orgcrypt DEK wrap v1\x00\x00\x00\x04vorg\x00\x00\x00\x02' | base64 -w0)")"
 
 # ---- a wrapped DEK copied to another org (or version) does not unwrap
 q "INSERT INTO t SELECT o, orgcrypt.encrypt_for_org(o, 'copy ' || o) FROM unnest(ARRAY['src', 'copy']) o" >/dev/null
