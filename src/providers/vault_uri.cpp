@@ -275,8 +275,16 @@ std::string check_vault_transit_uri(const std::string& uri) { return parse_vault
 
 std::string vault_uri_redacted(const std::string& uri) {
   const std::size_t q = uri.find('?');
-  if (q == std::string::npos) return uri;
-  std::string out = uri.substr(0, q + 1);
+  std::string head = uri.substr(0, q);
+  // user information (refused by the syntax check) could be a token: masked
+  const std::size_t plen = sizeof kPrefix - 1;
+  if (head.compare(0, plen, kPrefix) == 0) {
+    const std::size_t end = head.find('/', plen);
+    const std::size_t at = head.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at != std::string::npos && at >= plen) head = head.substr(0, plen) + "***" + head.substr(at);
+  }
+  if (q == std::string::npos) return head;
+  std::string out = head + "?";
   const std::string query = uri.substr(q + 1);
   std::size_t start = 0;
   for (;;) {

@@ -89,10 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   VaultUri u;
   const std::string uri = "vault-transit://" + body;
   why = parse_vault_uri(uri, &u);
+  (void)vault_uri_redacted(uri);
+  (void)vault_uri_redacted(body);
   if (why.empty()) {
     if (u.mount.empty() || u.name.empty() || u.port < 1 || u.port > 65535) die("accepted URI incomplete");
     if (!u.tls && !vault_host_is_loopback(u.host)) die("plain http to a non-loopback host accepted");
-    (void)vault_uri_redacted(uri);
     (void)vault_trust_scope(uri);
   }
   return 0;

@@ -149,6 +149,9 @@ TEST(VaultUri, InlineSecretsRefusedAndMasked) {
   EXPECT_EQ(vault_uri_redacted("vault-transit://h:8200/t/keys/k?token_file=/a&token=abc&x=y&tls=on"),
             "vault-transit://h:8200/t/keys/k?token_file=/a&token=***&x=***&tls=on");
   EXPECT_EQ(vault_uri_redacted("vault-transit://h:8200/t/keys/k"), "vault-transit://h:8200/t/keys/k");
+  EXPECT_EQ(vault_uri_redacted("vault-transit://hvs.SECRET@h:8200/t/keys/k?tls=on"), "vault-transit://***@h:8200/t/keys/k?tls=on");
+  EXPECT_EQ(vault_uri_redacted("vault-transit://a:b@c@h:8200/t/keys/k"), "vault-transit://***@h:8200/t/keys/k");
+  EXPECT_EQ(vault_uri_redacted("vault-transit://h:8200/t/keys/k@x"), "vault-transit://h:8200/t/keys/k@x");
 }
 
 TEST(VaultUri, RegistryLine) {
