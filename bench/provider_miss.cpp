@@ -2,7 +2,9 @@
 // what a cache miss pays on top of the key-table read. Each sample is what
 // the glue does on a miss: open the provider named by the row, check the KEK
 // fingerprint, unwrap (unwrap_row). Built by CMake (target provider_miss, not
-// installed); bench/run_providers runs it for file:, exec: and pkcs11:.
+// installed); bench/run_providers runs it for file:, exec:, pkcs11:, and
+// aws-kms: and vault-transit:// against the loopback test servers
+// (ORGCRYPT_ALLOW_PLAIN_HTTP_LOOPBACK=1 lets them use plain http).
 //
 //   provider_miss URI [samples=2000]
 //
@@ -17,6 +19,7 @@
 
 #include "dek_create.hpp"
 #include "error.hpp"
+#include "http.hpp"
 #include "keyring.hpp"
 #include "provider.hpp"
 
@@ -32,13 +35,16 @@ int main(int argc, char** argv) {
   UriPolicy policy;
   policy.master_key = uri;
   set_uri_policy(policy);
+  // The loopback KMS and Vault test servers speak plain http.
+  const char* plain = std::getenv("ORGCRYPT_ALLOW_PLAIN_HTTP_LOOPBACK");
+  if (plain && std::string(plain) == "1") http::set_allow_plain_http_loopback(true);
   try {
     const std::string org = "bench-org";
     NewDek d = create_wrapped_dek(uri, ByteView(org), 1);
     DekRow row;
     row.version = 1;
     row.wrapped = d.wrapped;
-    row.kek_uri = uri;
+    row.kek_uri = d.kek_uri;
     row.kek_fp = d.kek_fp;
     for (int i = 0; i < 20; i++) (void)unwrap_row(ByteView(org), row);  // warm-up
     std::vector<double> us;

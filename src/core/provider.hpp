@@ -150,9 +150,13 @@ std::unique_ptr<KeyProvider> make_pkcs11_provider(const std::string& uri);  // p
 // (src/providers/aws_kms.cpp, aws_uri.hpp, docs/providers.md "aws-kms:")
 std::unique_ptr<KeyProvider> make_aws_kms_provider(const std::string& uri);
 std::string check_aws_kms_uri(const std::string& uri);
-// A URI that says where requests or credentials go (endpoint=, profile=, ...)
-// is opened only if trusted (orgcrypt.allowed_key_uris); a bare ARN needs no listing.
-bool aws_kms_uri_needs_trust(const std::string& uri);
+// Its trust scope (SchemeInfo::trust_scope): the ARN up to the account
+// (partition, region, account) and the sorted query parameters.
+std::string aws_kms_trust_scope(const std::string& uri);
+// vault-transit://HOST:PORT/MOUNT/keys/NAME[?...] (src/providers/vault_transit.cpp,
+// vault_uri.hpp, docs/providers.md)
+std::unique_ptr<KeyProvider> make_vault_transit_provider(const std::string& uri);
+std::string check_vault_transit_uri(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline

@@ -285,6 +285,8 @@ std::unique_ptr<KeyProvider> make_aws_kms_provider(const std::string& uri) {
 
 std::string check_aws_kms_uri(const std::string& uri) { return aws::parse_kms_uri(uri, nullptr); }
 
-bool aws_kms_uri_needs_trust(const std::string& uri) { return aws::kms_uri_needs_trust(uri); }
+std::string aws_kms_trust_scope(const std::string& uri) {
+  return remote_trust_scope(uri, aws::kms_uri_service_length(uri));
+}
 
 }  // namespace orgcrypt

@@ -1,5 +1,6 @@
 #include "aws_uri.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -306,11 +307,15 @@ std::string key_uri_with_arn(const KmsUri& u, const std::string& key_arn) {
   return "aws-kms:" + key_arn + (u.query.empty() ? "" : "?" + u.query);
 }
 
-bool kms_uri_needs_trust(const std::string& uri) {
-  KmsUri u;
-  if (!parse_kms_uri(uri, &u).empty()) return true;
-  return !(u.profile.empty() && u.config_file.empty() && u.credentials_file.empty() &&
-           u.web_identity_token_file.empty() && u.endpoint.empty() && u.sts_endpoint.empty() && u.ca_file.empty());
+std::size_t kms_uri_service_length(const std::string& uri) {
+  const std::size_t base = std::min(uri.find('?'), uri.size());
+  std::size_t at = 0;
+  for (int colons = 0; colons < 6; colons++) {
+    const std::size_t c = uri.find(':', at);
+    if (c == std::string::npos || c >= base) return base;
+    at = c + 1;
+  }
+  return at;
 }
 
 }  // namespace aws

@@ -42,13 +42,11 @@ std::string parse_kms_arn(const std::string& arn, KmsUri* out);
 // query (so the credentials and endpoints stay as configured).
 std::string key_uri_with_arn(const KmsUri& u, const std::string& key_arn);
 
-// True when the URI says where requests or credentials go (endpoint,
-// sts_endpoint, ca_file, profile, the credential files, web identity): such
-// a URI in a planted key-table row could send signed requests and session
-// tokens elsewhere, so the server's trust policy (orgcrypt.allowed_key_uris)
-// applies to it. A bare ARN goes to AWS KMS itself and needs no listing.
-// A URI that does not parse counts as needing trust.
-bool kms_uri_needs_trust(const std::string& uri);
+// The length of the part of the URI that names the service: "aws-kms:" and
+// the ARN up to and including the colon after the account (partition,
+// region, account; not the key). For the trust scope (provider.hpp,
+// SchemeInfo::trust_scope). The whole part before '?' if it is shorter.
+std::size_t kms_uri_service_length(const std::string& uri);
 
 // Checks a service endpoint URL: http(s)://host[:port][/], no user info,
 // path, query or fragment. "" or the reason (naming `what`).

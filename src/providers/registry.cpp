@@ -4,6 +4,7 @@
 
 #include "pkcs11_uri.hpp"
 #include "provider.hpp"
+#include "vault_uri.hpp"
 
 namespace orgcrypt {
 
@@ -16,7 +17,8 @@ const SchemeInfo kSchemes[] = {
     {"file", make_file_provider, check_file_uri, never, nullptr},
     {"exec", make_exec_provider, check_exec_uri, always, nullptr},
     {"pkcs11", make_pkcs11_provider, check_pkcs11_uri, pkcs11_uri_runs_code, pkcs11_uri_redacted},
-    {"aws-kms", make_aws_kms_provider, check_aws_kms_uri, aws_kms_uri_needs_trust, nullptr},
+    {"aws-kms", make_aws_kms_provider, check_aws_kms_uri, never, nullptr, aws_kms_trust_scope},
+    {"vault-transit", make_vault_transit_provider, check_vault_transit_uri, never, vault_uri_redacted, vault_trust_scope},
 };
 }  // namespace
 

@@ -269,8 +269,15 @@ else
 fi
 KMS_URL=http://127.0.0.1:$KPORT   # the first server again, for kms_stats
 
-# ---- rewrap aws-kms: -> file:
+# ---- rewrap aws-kms: -> file: (the old KMS URIs listed while their DEKs remain)
 oc_set orgcrypt.master_key "$FILEKEY" || oc_fail "master key back to file:"
+flush
+oc_expect_match "with a file: master key, the KMS key's rows are no longer trusted" \
+  "58000.*is not trusted by this server" "$(qv "SELECT orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'acme'" | tr '\n' ' ')"
+oc_set orgcrypt.allowed_key_uris "aws-kms:$ARN1?profile=e2e&*, aws-kms:$ARN1" || oc_fail "allowed_key_uris lists the KMS key"
+flush
+oc_expect "listed: they decrypt, and so does another key of the same account (same scope)" "kms secret|x" \
+  "$(dec acme)|$(dec al2)"
 N=$(q "SELECT count(*) FROM orgcrypt.org_dek WHERE state <> 'destroyed' AND kek_uri LIKE 'aws-kms:%'")
 oc_expect "CALL rewrap_org_keys() moves every aws-kms: DEK back to file:" "$N" "$(q "CALL orgcrypt.rewrap_org_keys()")"
 kms_stop "$KDIR"

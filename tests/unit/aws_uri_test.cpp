@@ -152,14 +152,24 @@ TEST(AwsKmsUri, RefusesSecretsWithoutQuotingThem) {
   EXPECT_EQ(why(kUri + "?profile=wJalrXUtnFEMI%2FK7MDENG").find("wJalr"), std::string::npos);
 }
 
-TEST(AwsKmsUri, WhichUrisNeedTrust) {
-  EXPECT_FALSE(kms_uri_needs_trust(kUri));
-  EXPECT_FALSE(kms_uri_needs_trust(kUri + "?timeout_ms=100&connect_timeout_ms=100"));
-  EXPECT_FALSE(kms_uri_needs_trust("aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/a"));
-  for (const char* q : {"endpoint=https://e", "sts_endpoint=https://e", "ca_file=/c", "profile=p", "config_file=/c",
-                        "credentials_file=/c", "web_identity_token_file=/t&role_arn=arn:aws:iam::111122223333:role/r"})
-    EXPECT_TRUE(kms_uri_needs_trust(kUri + "?" + q)) << q;
-  EXPECT_TRUE(kms_uri_needs_trust("aws-kms:nonsense"));
-  EXPECT_TRUE(uri_runs_code(kUri + "?endpoint=https://e"));  // through the registry
-  EXPECT_FALSE(uri_runs_code(kUri));
+TEST(AwsKmsUri, TrustScopeIsPartitionRegionAccountAndParameters) {
+  EXPECT_EQ(kms_uri_service_length(kUri), std::string("aws-kms:arn:aws:kms:eu-west-1:111122223333:").size());
+  EXPECT_EQ(aws_kms_trust_scope(kUri), "aws-kms:arn:aws:kms:eu-west-1:111122223333:?");
+  // An alias and the key it names: one scope (same account, same parameters in any order).
+  EXPECT_EQ(aws_kms_trust_scope("aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/a?timeout_ms=5&profile=p"),
+            aws_kms_trust_scope(kUri + "?profile=p&timeout_ms=5"));
+  // Another endpoint, profile, account, region or partition: another scope.
+  for (const std::string& other :
+       {kUri + "?endpoint=https://e", kUri + "?profile=p", std::string("aws-kms:arn:aws:kms:eu-west-1:111122223334:key/k"),
+        std::string("aws-kms:arn:aws:kms:eu-west-2:111122223333:key/k"),
+        std::string("aws-kms:arn:aws-cn:kms:eu-west-1:111122223333:key/k")})
+    EXPECT_NE(aws_kms_trust_scope(other), aws_kms_trust_scope(kUri)) << other;
+  // A colon in a parameter does not move the cut.
+  EXPECT_EQ(kms_uri_service_length("aws-kms:arn:aws?endpoint=https://a:1"), std::string("aws-kms:arn:aws").size());
+  // Through the policy: the master key trusts its alias's key ARN, not another endpoint.
+  set_uri_policy({"aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/a", {}});
+  EXPECT_EQ(uri_trust_problem(kUri), "");
+  EXPECT_NE(uri_trust_problem(kUri + "?endpoint=https://elsewhere.example"), "");
+  EXPECT_NE(uri_trust_problem("aws-kms:arn:aws:kms:eu-west-1:999999999999:key/k"), "");
+  set_uri_policy({});
 }
