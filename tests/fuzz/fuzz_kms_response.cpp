@@ -115,6 +115,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string why = parse_kms_uri("aws-kms:" + in, &u);
     reason(why);
     if (why.empty() && (u.region.empty() || u.account.size() != 12 || u.resource.empty())) die("accepted URI parts");
+    const std::string uri = "aws-kms:" + in;
+    if (kms_uri_service_length(uri) > uri.size()) die("service length beyond the URI");
   }
   return 0;
 }
