@@ -5,13 +5,15 @@
 # come through its environment (OC_SERVER_ENV), as in production; plain http
 # to 127.0.0.1 is allowed by the test setting orgcrypt.allow_plain_http_loopback.
 #   encrypt, restart, decrypt; the encryption context KMS saw; health();
+#   HTTPS with ca_file= (and refused without it);
 #   one connection per backend, reused;
 #   an alias URI records the key ARN; rewrap file: -> aws-kms -> file:;
 #   throttling and 5xx retried; a disabled key, an unknown key and a row
 #   copied to another org (wrong encryption context) refused with the
 #   __type; an unreachable endpoint; a slow endpoint cancelled by
 #   statement_timeout; a warm cache surviving an outage until cache_ttl;
-#   web identity credentials refreshed after they expire; ECS and IMDSv2
+#   web identity credentials refreshed after KMS says they expired, and
+#   before they expire (8 s credentials over HTTPS); ECS and IMDSv2
 #   credentials; a profile in a credentials file; and no secret access key,
 #   session token, web identity token or ECS token in the server log.
 # Fails (never skips) when node or the npm modules are missing.
@@ -251,12 +253,28 @@ oc_expect "listed in orgcrypt.allowed_key_uris: it decrypts" "profile value" "$(
 # certificate made here; ca_file= names its CA (AWS_CA_BUNDLE works the same).
 oc_run openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$TDIR/tls.key" -out "$TDIR/tls.crt" >/dev/null 2>&1
-if kms_start "$TDIR" "$DIR/kms.json" --tls-cert "$TDIR/tls.crt" --tls-key "$TDIR/tls.key"; then
+# Its STS issues credentials for 8 s (real STS: at least 15 min).
+sed 's/"lifetime_seconds": 3600 }, *$/"lifetime_seconds": 8 },/' "$DIR/kms.json" > "$DIR/kms_tls.json"
+grep -q '"lifetime_seconds": 8' "$DIR/kms_tls.json" || oc_fail "the short-lifetime STS configuration"
+if kms_start "$TDIR" "$DIR/kms_tls.json" --tls-cert "$TDIR/tls.crt" --tls-key "$TDIR/tls.key"; then
   TLS_URI="aws-kms:$ARN1?endpoint=https://127.0.0.1:$KMS_PORT&ca_file=$TDIR/tls.crt"
   set_master "$TLS_URI"
   oc_expect "HTTPS with ca_file=: encrypt" "" "$(enc tls 'over tls')"
   flush
   oc_expect "HTTPS with ca_file=: decrypt" "over tls" "$(dec tls)"
+  # Web identity with 8 s credentials, all over HTTPS: one backend fetches
+  # them, and fetches new ones before they expire (a quarter of the lifetime
+  # left), without KMS ever refusing them.
+  WI_URI="aws-kms:$ARN1?endpoint=https://127.0.0.1:$KMS_PORT&sts_endpoint=https://127.0.0.1:$KMS_PORT&ca_file=$TDIR/tls.crt&web_identity_token_file=$DIR/wit.token&role_arn=$ROLE"
+  set_master "$WI_URI"
+  kms_stats reset=1 >/dev/null
+  R=$(oc_run "${PSQL[@]}" -c "SELECT orgcrypt.cache_flush()" -c "INSERT INTO t SELECT 'wi', orgcrypt.encrypt_for_org('wi', 'short-lived')" \
+        -c "SELECT pg_sleep(6.5)" -c "SELECT orgcrypt.cache_flush()" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM t WHERE org = 'wi'" 2>&1 | grep -v '^$')
+  oc_expect "web identity over HTTPS with 8 s credentials: encrypt, and decrypt 6.5 s later" "short-lived" "$R"
+  oc_expect_match "STS issued new credentials before the old ones expired; KMS refused none" "^([2-9]|[1-9][0-9]+)\|0$" \
+    "$(stat "j.credentials_issued.sts + '|' + Object.values(j.ops).reduce((n, o) => n + (o.ExpiredTokenException || 0), 0)")"
+  q "SELECT orgcrypt.destroy_org_keys('wi')" >/dev/null
+  q "DELETE FROM t WHERE org = 'wi'" >/dev/null
   set_master "aws-kms:$ARN1?endpoint=https://127.0.0.1:$KMS_PORT"
   oc_expect_match "HTTPS without the CA: 58000, the certificate is not trusted" "58000.*aws-kms Encrypt.*(certificate|SSL)" \
     "$(qv "SELECT orgcrypt.encrypt_for_org('tls2', 'x')" | tr '\n' ' ')"
