@@ -14,13 +14,12 @@ namespace orgcrypt {
 namespace {
 
 [[noreturn]] void not_returned(const std::string& uri, ByteView org, std::uint32_t version, const std::string& what,
-                               const std::string& why, const std::string& provider_hint = {}) {
+                               const std::string& why) {
   throw Error(sqlstate::kSystemError,
               "the key provider \"" + uri + "\" did not return the data key it wrapped: the " + what + " was not stored",
               "DEK version " + std::to_string(version) + " of organization \"" +
                   std::string(reinterpret_cast<const char*>(org.data), org.size) + "\": " + why,
-              provider_hint.empty() ? "Check that the master key at this URI is stable and not being replaced, then retry."
-                                    : provider_hint);
+              "Check that the master key at this URI is stable and not being replaced, then retry.");
 }
 
 }  // namespace
@@ -52,9 +51,7 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
   } catch (const Error& e) {
     if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
     // e's message names the URI, org and version, never key bytes.
-    // The provider's own hint (a Vault policy, a KMS key state) says more
-    // than ours.
-    not_returned(out.kek_uri, org, version, what, std::string("unwrapping it again failed: ") + e.what(), e.hint());
+    not_returned(out.kek_uri, org, version, what, std::string("unwrapping it again failed: ") + e.what());
   }
   if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
     not_returned(out.kek_uri, org, version, what, "unwrapping it again gave different bytes.");
