@@ -51,7 +51,11 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
   } catch (const Error& e) {
     if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
     // e's message names the URI, org and version, never key bytes.
-    not_returned(out.kek_uri, org, version, what, std::string("unwrapping it again failed: ") + e.what());
+    // The provider's own hint (a Vault policy, a KMS key state) goes into the
+    // detail.
+    std::string why = std::string("unwrapping it again failed: ") + e.what();
+    if (!e.hint().empty()) why += " (" + e.hint() + ")";
+    not_returned(out.kek_uri, org, version, what, why);
   }
   if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
     not_returned(out.kek_uri, org, version, what, "unwrapping it again gave different bytes.");
