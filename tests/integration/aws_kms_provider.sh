@@ -18,7 +18,7 @@
 #   session token, web identity token or ECS token in the server log.
 # Fails (never skips) when node or the npm modules are missing.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source scripts/lib.sh
 source tests/servers/lib_kms.sh
 oc_install_deps >/dev/null
@@ -73,7 +73,7 @@ enc() { q "INSERT INTO t SELECT '$1', orgcrypt.encrypt_for_org('$1', '$2')"; }
 flush() { q "SELECT orgcrypt.cache_flush()" >/dev/null; }
 provider_of() { q "SELECT provider FROM orgcrypt.org_keys WHERE org = '$1' ORDER BY version DESC LIMIT 1"; }
 stat() { kms_stats | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);const v=($1);console.log(typeof v==='object'?JSON.stringify(v):v)})"; }
-restart() { oc_cluster_restart || oc_fail "restart"; }
+restart() { oc_cluster_restart "$OC_DATA" || oc_fail "restart"; }
 set_master() { oc_set orgcrypt.master_key "$1" || oc_fail "master key set to $1"; }
 
 q "CREATE EXTENSION orgcrypt" >/dev/null
