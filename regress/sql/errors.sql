@@ -103,6 +103,11 @@ ALTER SYSTEM SET orgcrypt.master_key = 'relative/path';
 ALTER SYSTEM SET orgcrypt.master_key = 'nosuchscheme:/x';
 ALTER SYSTEM SET orgcrypt.master_key = 'file:relative.key';
 ALTER SYSTEM SET orgcrypt.master_key = 'file://host/x.key';
+-- remote providers: a malformed ARN, a credential in the URI, plain http
+ALTER SYSTEM SET orgcrypt.master_key = 'aws-kms:arn:aws:kms:eu-west-1:111122223333:1234';
+ALTER SYSTEM SET orgcrypt.master_key = 'aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/x?aws_secret_access_key=abc';
+ALTER SYSTEM SET orgcrypt.master_key = 'vault-transit://vault.example:8200/transit/keys/k?token=s.abc';
+ALTER SYSTEM SET orgcrypt.master_key = 'vault-transit://vault.example:8200/transit/keys/k?tls=off';
 
 -- 58000: provider failures, each with its own message
 ALTER SYSTEM SET orgcrypt.master_key = 'file:/tmp/orgcrypt_regress/missing.key';

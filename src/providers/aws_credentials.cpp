@@ -223,6 +223,18 @@ http::Response send_retrying(const http::Request& req, const http::Options& o, c
   }
 }
 
+
+// Temporary credentials from an answer (STS, ECS, IMDS), moved out of it.
+Creds temporary_creds(TempCredentials& tc, const std::string& source) {
+  Creds c;
+  c.access_key_id = tc.access_key_id;
+  c.secret_access_key = std::move(tc.secret_access_key);
+  c.session_token = std::move(tc.session_token);
+  c.expiration = tc.expiration;
+  c.temporary = true;
+  c.source = source;
+  return c;
+}
 Creds fetch_web_identity(const CredentialPlan& p, const Deps& d, const Timeouts& t) {
   SecretFile f = read_secret_file(p.token_file, "the web identity token file", kMaxTokenFile,
                                   "AWS_WEB_IDENTITY_TOKEN_FILE (or web_identity_token_file=) names the file that holds "
@@ -262,14 +274,7 @@ Creds fetch_web_identity(const CredentialPlan& p, const Deps& d, const Timeouts&
   std::string why = parse_sts_response(r.body, &tc);
   wipe(r.body);
   if (!why.empty()) fail(op + " for role " + p.role_arn + ": malformed answer: " + why);
-  Creds c;
-  c.access_key_id = tc.access_key_id;
-  c.secret_access_key = std::move(tc.secret_access_key);
-  c.session_token = std::move(tc.session_token);
-  c.expiration = tc.expiration;
-  c.temporary = true;
-  c.source = p.source;
-  return c;
+  return temporary_creds(tc, p.source);
 }
 
 Creds from_json(http::Response& r, const std::string& op, const CredentialPlan& p) {
@@ -277,14 +282,7 @@ Creds from_json(http::Response& r, const std::string& op, const CredentialPlan& 
   std::string why = parse_container_credentials(r.body, &tc);
   wipe(r.body);
   if (!why.empty()) fail(op + ": malformed credentials from " + p.source + ": " + why);
-  Creds c;
-  c.access_key_id = tc.access_key_id;
-  c.secret_access_key = std::move(tc.secret_access_key);
-  c.session_token = std::move(tc.session_token);
-  c.expiration = tc.expiration;
-  c.temporary = true;
-  c.source = p.source;
-  return c;
+  return temporary_creds(tc, p.source);
 }
 
 Creds fetch_container(const CredentialPlan& p, const Deps& d, const Timeouts& t) {
