@@ -1,9 +1,6 @@
-// KMIP TTLV codec (KMIP 1.4 specification, section 9.1): an item is a 3-byte
-// tag, a 1-byte type, a 4-byte big-endian length and a value padded with zero
-// bytes to a multiple of 8. decode() is for untrusted input: every length is
-// checked against the remaining bytes before anything is allocated, and
-// malformed input throws orgcrypt::Error 58000 "KMIP: malformed response: ...
-// at offset N" (never quoting the bytes). Byte strings are SecretBytes (wiped).
+// KMIP TTLV codec (KMIP 1.4 section 9.1): 3-byte tag, type, 4-byte length, value padded to 8.
+// decode() takes untrusted bytes: lengths checked before allocating, Limits enforced, errors
+// are Error 58000 "KMIP: malformed response: <what> at offset N"; byte strings are SecretBytes.
 #pragma once
 
 #include <cstddef>
