@@ -507,10 +507,13 @@ TEST(KmipMsgResponse, ReaderRefusals) {
   expect_refused([&] { parse_discover_versions(result(op::kDiscoverVersions, {integer(tag::kProtocolVersion, 1)})); },
                  dv + "Protocol Version is a Integer, expected a Structure");
   expect_refused([&] {
-    parse_discover_versions(result(op::kDiscoverVersions, {pv(1, 4), structure(tag::kProtocolVersion, {integer(tag::kProtocolVersionMinor, 4)})}));
+    Item minor_only = structure(tag::kProtocolVersion, {integer(tag::kProtocolVersionMinor, 4)});
+    parse_discover_versions(result(op::kDiscoverVersions, {pv(1, 4), minor_only}));
   }, dv + "Protocol Version has no Protocol Version Major");
   expect_refused([&] {
-    parse_discover_versions(result(op::kDiscoverVersions, {structure(tag::kProtocolVersion, {integer(tag::kProtocolVersionMajor, 1), text(tag::kProtocolVersionMinor, "4")})}));
+    Item text_minor = structure(tag::kProtocolVersion,
+                                {integer(tag::kProtocolVersionMajor, 1), text(tag::kProtocolVersionMinor, "4")});
+    parse_discover_versions(result(op::kDiscoverVersions, {text_minor}));
   }, dv + "Protocol Version Minor is a Text String, expected a Integer");
 }
 
