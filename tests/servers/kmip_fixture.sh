@@ -14,9 +14,9 @@ source "$OC_ROOT/scripts/lib.sh"
 source "$OC_ROOT/tests/servers/lib_kmip.sh"
 export KMIP_OWNER=self
 [ $# -ge 2 ] || { echo "usage: $0 start|stop|pause|resume|admin DIR [...]" >&2; exit 64; }
-cmd=$1 dir=$2
+action=$1 dir=$2
 shift 2
-case $cmd in
+case $action in
   start)
     kmip_certs "$dir" >&2 || exit 1
     kmip_start "$dir" "$@" >&2 || exit 1
@@ -25,5 +25,5 @@ case $cmd in
   pause) kmip_pause "$dir" ;;
   resume) kmip_resume "$dir" ;;
   admin) kmip_admin "$dir" "$@" ;;
-  *) echo "$0: unknown command $cmd" >&2; exit 64 ;;
+  *) echo "$0: unknown command $action" >&2; exit 64 ;;
 esac
