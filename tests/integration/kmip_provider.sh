@@ -140,6 +140,16 @@ oc_run rm -f "$K/open.key"
 oc_set orgcrypt.kmip_key_file "$K/client.key" || oc_fail "kmip_key_file back"
 oc_expect "the right files again: decrypts" "kmip secret" "$(cold acme)"
 
+# ---- ca_file, cert_file, key_file as URI parameters override the settings
+PURI="$URI?ca_file=$K/ca.pem&cert_file=$K/client.pem&key_file=$K/client.key"
+oc_set orgcrypt.kmip_cert_file "$K/other.pem" && oc_set orgcrypt.kmip_key_file "$K/other.key" || oc_fail "settings for the other certificate"
+use "$PURI"
+oc_expect "the settings name the other certificate, the URI ours: a new org's key" "" "$(enc up 'uri params')"
+oc_expect "... decrypts cold" "uri params" "$(cold up)"
+oc_expect "... and org_keys records the URI as given" "$PURI" "$(provider_of up)"
+use "$URI"
+oc_set orgcrypt.kmip_cert_file "$K/client.pem" && oc_set orgcrypt.kmip_key_file "$K/client.key" || oc_fail "settings back to the client certificate"
+
 # ---- the key revoked, then destroyed, on the server; warm cache until cache_ttl
 KUID2=$(kmip_admin "$K" create 2>&1)
 URI2="$BASE/$KUID2"
@@ -246,7 +256,7 @@ kmip_stop "$K" || oc_fail "kmip_stop"
 oc_cluster_restart || oc_fail "restart"
 oc_expect "KMIP stopped, after a restart: every value decrypts" "$(q "SELECT count(*) FROM t")" \
   "$(q "SELECT count(*) FROM t WHERE orgcrypt.decrypt_for_org(org, v) IS NOT NULL")"
-oc_expect "the values are right" "kmip secret|fallback value|file value 1|file value 2|file value 3" \
+oc_expect "the values are right" "kmip secret|file value 1|file value 2|file value 3|fallback value|uri params" \
   "$(q "SELECT string_agg(orgcrypt.decrypt_for_org(org, v), '|' ORDER BY org) FROM t")"
 
 # ---- no private key, certificate or DEK in the PostgreSQL or PyKMIP log
