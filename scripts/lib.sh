@@ -8,7 +8,7 @@ OC_PG_MAJOR=${OC_PG_MAJOR:-15}
 OC_BUILD=${OC_BUILD:-$OC_ROOT/build}
 OC_PKGS="postgresql-$OC_PG_MAJOR postgresql-server-dev-$OC_PG_MAJOR postgresql-contrib libpq-dev libssl-dev \
 cmake g++ make pkg-config libgtest-dev python3-cryptography-vectors iproute2 clang libclang-rt-14-dev \
-libp11-kit-dev softhsm2 opensc libcurl4-openssl-dev nlohmann-json3-dev python3-pykmip"
+libp11-kit-dev softhsm2 opensc libcurl4-openssl-dev nlohmann-json3-dev python3-pykmip openssl"
 
 oc_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
