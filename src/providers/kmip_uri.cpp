@@ -33,7 +33,7 @@ std::string parse_kmip_uri(const std::string& uri, KmipUri* out) {
   if (uri.size() > kKmipMaxUri) return "the URI is longer than " + std::to_string(kKmipMaxUri) + " bytes";
   if (uri.compare(0, plen, kPrefix) != 0) return std::string("a KMIP key URI starts with kmip:// (") + kUsage + ")";
   for (char c : uri)
-    if (static_cast<unsigned char>(c) <= 0x20 || c >= 0x7f)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
       return "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)";
   if (uri.find('#') != std::string::npos) return "a fragment ('#') is not allowed";
   const std::size_t q = uri.find('?');

@@ -105,6 +105,9 @@ TEST(KmipUri, RefusedWithReasons) {
       {"kmip://h/a b", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
       {"kmip://h/a\tb", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
       {"kmip://h/\xc3\xa9", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
+      {"kmip://h/1?ca_file=/\xc3\xa9.pem", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
+      {"kmip://h\xff/1", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
+      {"kmip://h/a\x7f", "spaces, control characters and non-ASCII characters are not allowed (percent-encode them)"},
       {"kmip://h/a#frag", "a fragment ('#') is not allowed"},
       {"kmip://h/a?timeout_ms=5#x", "a fragment ('#') is not allowed"},
       // host
@@ -167,7 +170,9 @@ TEST(KmipUri, RefusedWithReasons) {
   for (const auto& c : cases) {
     EXPECT_EQ(why(c.uri), c.reason) << c.uri;
     EXPECT_EQ(check_kmip_uri(c.uri), c.reason) << c.uri;
-    if (uri_scheme(c.uri) == "kmip") EXPECT_EQ(check_uri_syntax(c.uri), c.reason) << c.uri;
+    if (uri_scheme(c.uri) == "kmip") {
+      EXPECT_EQ(check_uri_syntax(c.uri), c.reason) << c.uri;
+    }
   }
   // timeouts: 1..600000 whole milliseconds without a leading zero
   for (const char* name : {"timeout_ms", "connect_timeout_ms"}) {
