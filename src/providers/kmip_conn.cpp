@@ -116,6 +116,12 @@ std::unique_ptr<Connection> Connection::open(const TlsConfig& cfg, const std::st
                "\" does not hold an unencrypted PEM private key: " + openssl_reason());
     const int used = SSL_CTX_use_PrivateKey(ctx, pkey);
     EVP_PKEY_free(pkey);
+    // The certificate is loaded first, so a key of another pair fails here.
+    const unsigned long top = ERR_peek_error();
+    if (used != 1 && ERR_GET_LIB(top) == ERR_LIB_X509 && ERR_GET_REASON(top) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      fail_now("the client key \"" + cfg.key_file + "\" does not match the certificate \"" + cfg.cert_file + "\"");
+    }
     if (used != 1) fail_now("cannot use the client key \"" + cfg.key_file + "\": " + openssl_reason());
   }
   if (SSL_CTX_check_private_key(ctx) != 1)
@@ -229,8 +235,15 @@ SecretBytes Connection::exchange(ByteView request, long timeout_ms, const std::s
   auto io_failed = [&](int rc, bool nothing_read) -> void {
     const int e = SSL_get_error(ssl_, rc);
     const int saved = errno;
-    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-                                       (rc == 0 || saved == ECONNRESET || saved == EPIPE))) {
+    // OpenSSL 3 reports a TCP close without close_notify (a server that
+    // exited or dropped an idle connection) as SSL_ERROR_SSL "unexpected eof
+    // while reading"; OpenSSL 1.1 as SSL_ERROR_SYSCALL with rc 0.
+    const unsigned long top = ERR_peek_error();
+    const bool eof = e == SSL_ERROR_SSL && ERR_GET_LIB(top) == ERR_LIB_SSL &&
+                     ERR_GET_REASON(top) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    if (e == SSL_ERROR_ZERO_RETURN || eof ||
+        (e == SSL_ERROR_SYSCALL && top == 0 && (rc == 0 || saved == ECONNRESET || saved == EPIPE))) {
+      ERR_clear_error();
       closed_by_peer_ = nothing_read;
       fail(operation, "the server closed the connection");
     }

@@ -365,9 +365,10 @@ TEST_F(KmipProvider, ServerRestartedBetweenCalls) {
   const auto opened = kmip::connections_opened();
   ASSERT_NO_THROW(srv().stop());
   // while it is down: refused, naming the address
+  // (the idle connection is found closed, the one retry cannot connect)
   std::string m = expect_error("58000", [&] { p->unwrap(ByteView(blob), ByteView(aad)); });
-  EXPECT_NE(m.find("kmip Decrypt: "), std::string::npos) << m;
-  EXPECT_NE(m.find(srv().hostport()), std::string::npos) << m;
+  EXPECT_NE(m.find("kmip Decrypt: cannot connect: Connection refused (" + srv().hostport() + ")"), std::string::npos)
+      << m;
   ASSERT_NO_THROW(srv().start());  // same port, same database
   EXPECT_EQ(tohex(p->unwrap(ByteView(blob), ByteView(aad))), tohex(dek_n(2)));
   EXPECT_EQ(kmip::connections_opened(), opened + 1);
