@@ -77,16 +77,26 @@ std::vector<std::string> lines_of(const std::string& s) {
   return v;
 }
 
-// One PyKMIP server with its certificates in a fresh directory.
+// One PyKMIP server with its certificates in a fresh directory (key_alg:
+// KMIP_KEY_ALG of lib_kmip.sh, rsa or ec). Without start, only the
+// certificates (lib_kmip.sh's kmip_certs).
 class KmipServer {
  public:
-  explicit KmipServer(const std::string& start_args = "") {
+  explicit KmipServer(const std::string& start_args, const std::string& key_alg, bool start = true) {
     log_ = dir_.file("fixture.log");
-    const std::string p = run(kFixture + " start " + q(dir()) + " " + start_args, log_);
+    const std::string env = "KMIP_KEY_ALG=" + key_alg + " ";
+    if (!start) {
+      run(env + "KMIP_OWNER=self bash -c 'source \"$1/scripts/lib.sh\" && source \"$1/tests/servers/lib_kmip.sh\" && "
+                "kmip_certs \"$2\"' certs " + q(ORGCRYPT_SOURCE_DIR) + " " + q(dir()),
+          log_);
+      return;
+    }
+    const std::string p = run(env + kFixture + " start " + q(dir()) + " " + start_args, log_);
     port_ = std::atoi(p.c_str());
     if (port_ <= 0 || std::to_string(port_) != p) throw std::runtime_error("kmip_fixture.sh start printed \"" + p + "\"");
   }
   ~KmipServer() {
+    if (port_ == 0) return;
     try {
       run(kFixture + " resume " + q(dir()) + "; " + kFixture + " stop " + q(dir()), log_);
     } catch (...) {
@@ -112,14 +122,23 @@ class KmipServer {
   void resume() { run(kFixture + " resume " + q(dir()), log_); }
 
   // PyKMIP's own client (tests/helpers/kmip_admin.py, as kmip_fixture.sh
-  // admin runs it) for several commands in one Python process (each of its
-  // main() calls is one client session): one output line per command.
+  // admin runs it) for several commands in one Python process (Python and
+  // PyKMIP take about a second to load; each main() call is one client
+  // session): one output line per command; a word $N is the output of
+  // command N (1-based).
   std::vector<std::string> admin(const std::vector<std::string>& cmds, const std::string& who = "client") const {
-    std::string py = "import sys; sys.path.insert(0, " + q(kHelpers) + "); import kmip_admin\n";
+    std::string py = "import contextlib, io, sys; sys.path.insert(0, " + q(kHelpers) + "); import kmip_admin\n";
     py += "base = ['kmip_admin.py', '--port', '" + std::to_string(port_) + "', '--ca', '" + file("ca.pem") +
           "', '--cert', '" + file(who + ".pem") + "', '--key', '" + file(who + ".key") + "']\n";
-    py += "for c in sys.argv[1:]:\n    sys.argv = base + c.split()\n    rc = kmip_admin.main()\n"
-          "    if rc: sys.exit(rc)\n    sys.stdout.flush()\n";
+    py += "outs = []\n"
+          "for c in sys.argv[1:]:\n"
+          "    sys.argv = base + [outs[int(w[1:]) - 1] if w.startswith('$') else w for w in c.split()]\n"
+          "    buf = io.StringIO()\n"
+          "    with contextlib.redirect_stdout(buf):\n"
+          "        rc = kmip_admin.main()\n"
+          "    if rc: sys.exit(rc)\n"
+          "    outs.append(buf.getvalue().strip())\n"
+          "    print(outs[-1], flush=True)\n";
     testutil::write_file(file("admin_batch.py"), py, 0600);
     std::string cmd = "/usr/bin/python3 " + q(file("admin_batch.py"));
     for (const auto& c : cmds) cmd += " " + q(c);
@@ -216,15 +235,15 @@ class KmipProvider : public ::testing::Test {
   static void SetUpTestSuite() {
     ::signal(SIGPIPE, SIG_IGN);  // as in a PostgreSQL backend (kmip_conn.hpp)
     try {
-      server_ = new KmipServer();
+      server_ = new KmipServer("", "ec");  // P-256 certificates (the old server's are RSA)
       // kek, kek2: Active; revoked: Compromised; destroyed: gone
-      auto uids = server_->admin({"create", "create", "create", "create"});
-      if (uids.size() != 4) throw std::runtime_error("kmip_admin create printed " + std::to_string(uids.size()) + " lines");
-      kek_ = uids[0];
-      kek2_ = uids[1];
-      revoked_ = uids[2];
-      destroyed_ = uids[3];
-      server_->admin({"revoke " + revoked_, "destroy " + destroyed_});
+      auto out = server_->admin({"create", "create", "create", "create", "revoke $3", "destroy $4", "state $3"});
+      if (out.size() != 7) throw std::runtime_error("kmip_admin printed " + std::to_string(out.size()) + " lines");
+      kek_ = out[0];
+      kek2_ = out[1];
+      revoked_ = out[2];
+      destroyed_ = out[3];
+      if (out[6] != "COMPROMISED") throw std::runtime_error("the revoked key is in state " + out[6]);
     } catch (const std::exception& e) {
       error_ = std::string("the PyKMIP test server could not be set up: ") + e.what();
     }
@@ -570,7 +589,45 @@ TEST_F(KmipProvider, PausedServerTimesOutOrIsCancelled) {
   EXPECT_EQ(kmip::connections_opened(), opened + 1);  // the cancelled connection was not reused
 }
 
-TEST_F(KmipProvider, ConnectionRefusedAndConnectTimeout) {
+// ---- no server: certificates only (lib_kmip.sh's kmip_certs)
+class KmipNoServer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ::signal(SIGPIPE, SIG_IGN);
+    try {
+      certs_ = new KmipServer("", "ec", false);
+    } catch (const std::exception& e) {
+      error_ = std::string("the KMIP test certificates could not be made: ") + e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete certs_;
+    certs_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_EQ(error_, "");
+    UriPolicy pol;
+    pol.allowed = {"kmip://*"};
+    set_uri_policy(pol);
+    kmip::Settings s;
+    s.ca_file = certs_->file("ca.pem");
+    s.cert_file = certs_->file("client.pem");
+    s.key_file = certs_->file("client.key");
+    kmip::set_settings(s);
+    kmip::close_connections();
+  }
+  void TearDown() override {
+    kmip::set_settings(kmip::Settings());
+    set_uri_policy(UriPolicy());
+    kmip::close_connections();
+  }
+  static KmipServer* certs_;
+  static std::string error_;
+};
+KmipServer* KmipNoServer::certs_ = nullptr;
+std::string KmipNoServer::error_;
+
+TEST_F(KmipNoServer, ConnectionRefusedAndConnectTimeout) {
   const Bytes dek = dek_n(9), aad = aad_for("org-conn", 1);
   const int port = closed_port();
   const std::string hp = "127.0.0.1:" + std::to_string(port);
@@ -620,23 +677,29 @@ TEST_F(KmipProvider, ConnectionRefusedAndConnectTimeout) {
   EXPECT_NE(m.find("(no-such-host.invalid:5696)"), std::string::npos) << m;
 }
 
-TEST_F(KmipProvider, Fingerprint) {
-  auto a = open_provider(uri(kek_));
-  const Bytes fa = a->fingerprint();
+TEST_F(KmipNoServer, Fingerprint) {
+  const std::string hp = "127.0.0.1:" + std::to_string(closed_port());
+  const std::string u = "kmip://" + hp + "/key-1";
+  const auto sent = kmip::requests_sent();
+  const auto opened = kmip::connections_opened();
+  const Bytes fa = open_provider(u)->fingerprint();
   EXPECT_EQ(fa.size(), 8u);
-  EXPECT_EQ(tohex(open_provider(uri(kek_))->fingerprint()), tohex(fa));
-  // parameters do not change where the key is
-  EXPECT_EQ(tohex(open_provider(uri(kek_, "timeout_ms=5"))->fingerprint()), tohex(fa));
-  EXPECT_NE(tohex(open_provider(uri(kek2_))->fingerprint()), tohex(fa));
-  EXPECT_NE(tohex(open_provider("kmip://127.0.0.1:" + std::to_string(srv().port() + 1) + "/" + kek_)->fingerprint()),
-            tohex(fa));
-  EXPECT_EQ(tohex(fa), tohex(kmip::location_fingerprint(srv().hostport(), kek_)));
+  // no network for a fingerprint (nothing listens there)
+  EXPECT_EQ(kmip::requests_sent(), sent);
+  EXPECT_EQ(kmip::connections_opened(), opened);
+  // stable; the parameters do not change where the key is
+  EXPECT_EQ(tohex(open_provider(u)->fingerprint()), tohex(fa));
+  EXPECT_EQ(tohex(open_provider(u + "?timeout_ms=5&ca_file=/x")->fingerprint()), tohex(fa));
+  EXPECT_EQ(tohex(fa), tohex(kmip::location_fingerprint(hp, "key-1")));
+  // another UID, port or host: another fingerprint
+  EXPECT_NE(tohex(open_provider("kmip://" + hp + "/key-2")->fingerprint()), tohex(fa));
+  EXPECT_NE(tohex(open_provider("kmip://127.0.0.1:1/key-1")->fingerprint()), tohex(fa));
+  EXPECT_NE(tohex(open_provider("kmip://localhost:" + hp.substr(10) + "/key-1")->fingerprint()), tohex(fa));
+  // the default port is 5696 either way; the host is lower-cased
+  EXPECT_EQ(tohex(open_provider("kmip://Kms.Example/k")->fingerprint()),
+            tohex(open_provider("kmip://kms.example:5696/k")->fingerprint()));
   // length-prefixed: "h:1" + "23" differs from "h:12" + "3"
   EXPECT_NE(tohex(kmip::location_fingerprint("h:1", "23")), tohex(kmip::location_fingerprint("h:12", "3")));
-  // no network for a fingerprint
-  const auto sent = kmip::requests_sent();
-  EXPECT_NO_THROW(open_provider("kmip://127.0.0.1:" + std::to_string(closed_port()) + "/1")->fingerprint());
-  EXPECT_EQ(kmip::requests_sent(), sent);
 }
 
 // ---- a PyKMIP server limited to KMIP 1.2, 1.1, 1.0
@@ -645,7 +708,7 @@ class KmipOldServer : public ::testing::Test {
   static void SetUpTestSuite() {
     ::signal(SIGPIPE, SIG_IGN);
     try {
-      server_ = new KmipServer("--versions 1.2,1.1,1.0");
+      server_ = new KmipServer("--versions 1.2,1.1,1.0", "rsa");
       auto uids = server_->admin({"create", "versions"});
       if (uids.size() != 2) throw std::runtime_error("kmip_admin printed " + std::to_string(uids.size()) + " lines");
       kek_ = uids[0];
