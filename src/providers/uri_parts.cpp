@@ -64,7 +64,7 @@ std::string parse_host_port(const std::string& hp, const std::string& usage, uns
       if (default_port == 0) return need_port;
       has_port = false;
     } else if (hp[close + 1] != ':') {
-      return need_port;
+      return default_port == 0 ? need_port : "after an IPv6 address in brackets comes :PORT or nothing";
     } else {
       port = hp.substr(close + 2);
     }

@@ -123,7 +123,8 @@ TEST(KmipUri, RefusedWithReasons) {
       {"kmip://[::1/1", "an IPv6 address in brackets has no closing ']'"},
       {"kmip://[]/1", "empty IPv6 address"},
       {"kmip://[::g]/1", "the IPv6 address in brackets has a character that does not belong there"},
-      {"kmip://[::1]x/1", "no port: write HOST:PORT ()"},
+      {"kmip://[::1]x/1", "after an IPv6 address in brackets comes :PORT or nothing"},
+      {"kmip://[::1]5696/1", "after an IPv6 address in brackets comes :PORT or nothing"},
       // port
       {"kmip://h:/1", port},
       {"kmip://h:0/1", port},
