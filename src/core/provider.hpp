@@ -157,6 +157,8 @@ std::string aws_kms_trust_scope(const std::string& uri);
 // vault_uri.hpp, docs/providers.md)
 std::unique_ptr<KeyProvider> make_vault_transit_provider(const std::string& uri);
 std::string check_vault_transit_uri(const std::string& uri);
+// kmip://HOST[:PORT]/UID[?...] (src/providers/kmip.cpp, kmip_uri.hpp, docs/providers.md)
+std::unique_ptr<KeyProvider> make_kmip_provider(const std::string& uri);
 
 // Parses key material in one of the accepted encodings: exactly 32 raw
 // bytes, or 64 hex characters, or 44 base64 characters; one trailing newline

@@ -30,19 +30,25 @@ const char* type_name(Type t);
 
 // Tag numbers (KMIP 1.4 section 9.1.3.1; checked against PyKMIP's enums.Tags).
 namespace tag {
+constexpr std::uint32_t kAsynchronousCorrelationValue = 0x420006;
 constexpr std::uint32_t kAuthenticatedEncryptionAdditionalData = 0x4200FE;
 constexpr std::uint32_t kAuthenticatedEncryptionTag = 0x4200FF;
 constexpr std::uint32_t kBatchCount = 0x42000D;
 constexpr std::uint32_t kBatchItem = 0x42000F;
 constexpr std::uint32_t kBlockCipherMode = 0x420011;
 constexpr std::uint32_t kCryptographicAlgorithm = 0x420028;
+constexpr std::uint32_t kCryptographicLength = 0x42002A;
 constexpr std::uint32_t kCryptographicParameters = 0x42002B;
 constexpr std::uint32_t kData = 0x4200C2;
 constexpr std::uint32_t kIVCounterNonce = 0x42003D;
+constexpr std::uint32_t kKey = 0x42003F;
 constexpr std::uint32_t kKeyBlock = 0x420040;
+constexpr std::uint32_t kKeyCompressionType = 0x420041;
 constexpr std::uint32_t kKeyFormatType = 0x420042;
 constexpr std::uint32_t kKeyMaterial = 0x420043;
 constexpr std::uint32_t kKeyValue = 0x420045;
+constexpr std::uint32_t kKeyWrappingData = 0x420046;
+constexpr std::uint32_t kMaximumResponseSize = 0x420050;
 constexpr std::uint32_t kObjectType = 0x420057;
 constexpr std::uint32_t kOperation = 0x42005C;
 constexpr std::uint32_t kPaddingMethod = 0x42005F;
@@ -61,6 +67,7 @@ constexpr std::uint32_t kResultStatus = 0x42007F;
 constexpr std::uint32_t kSymmetricKey = 0x42008F;
 constexpr std::uint32_t kTagLength = 0x4200CE;
 constexpr std::uint32_t kTimeStamp = 0x420092;
+constexpr std::uint32_t kUniqueBatchItemID = 0x420093;
 constexpr std::uint32_t kUniqueIdentifier = 0x420094;
 }  // namespace tag
 

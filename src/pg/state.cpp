@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include "http.hpp"
+#include "kmip.hpp"
 #include "provider.hpp"
 
 namespace orgcrypt::pg {
@@ -27,6 +28,10 @@ char* guc_allowed_key_uris = nullptr;
 bool guc_auto_create = true;
 bool guc_allow_file_master_key = true;
 static bool guc_allow_plain_http_loopback = false;
+static char* guc_kmip_ca_file = nullptr;
+static char* guc_kmip_cert_file = nullptr;
+static char* guc_kmip_key_file = nullptr;
+static bool guc_kmip_allow_get_fallback = false;
 volatile uint64_t g_epoch = 1;
 bool g_pending = false;
 
@@ -211,6 +216,29 @@ static bool check_allowed_uris(char** newval, void**, GucSource) {
   return true;
 }
 
+// orgcrypt.kmip_*_file: empty, or an absolute path (opened by the server).
+static bool check_absolute_path(char** newval, void**, GucSource) {
+  const char* v = *newval ? *newval : "";
+  if (v[0] != '\0' && v[0] != '/') {
+    GUC_check_errdetail("The path must be absolute (it is opened by the server process).");
+    return false;
+  }
+  return true;
+}
+
+// Keeps the kmip:// provider's settings current (one hook per field).
+template <std::string orgcrypt::kmip::Settings::*Field>
+static void assign_kmip_path(const char* v, void*) {
+  auto s = orgcrypt::kmip::settings();
+  s.*Field = v ? v : "";
+  orgcrypt::kmip::set_settings(s);
+}
+
+static void define_kmip_path(const char* name, const char* desc, char** var, GucStringAssignHook assign) {
+  DefineCustomStringVariable(name, desc, "Overridden by the same parameter in a kmip:// URI.", var, "", PGC_SIGHUP,
+                             GUC_SUPERUSER_ONLY, check_absolute_path, assign, nullptr);
+}
+
 // Read by providers while they wait (exec: children, HSM calls): never calls
 // anything that can raise an error.
 static bool pg_interrupted() { return QueryCancelPending || ProcDiePending; }
@@ -237,6 +265,24 @@ void define_gucs() {
       "endpoints excepted).",
       &guc_allow_plain_http_loopback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
       [](bool newval, void*) { orgcrypt::http::set_allow_plain_http_loopback(newval); }, nullptr);
+  define_kmip_path("orgcrypt.kmip_ca_file", "PEM file of the CA that signs KMIP servers' certificates.",
+                   &guc_kmip_ca_file, assign_kmip_path<&orgcrypt::kmip::Settings::ca_file>);
+  define_kmip_path("orgcrypt.kmip_cert_file", "PEM file of the client certificate orgcrypt shows KMIP servers.",
+                   &guc_kmip_cert_file, assign_kmip_path<&orgcrypt::kmip::Settings::cert_file>);
+  define_kmip_path("orgcrypt.kmip_key_file",
+                   "PEM file of the client certificate's private key (owned by the server's OS user, mode 0600).",
+                   &guc_kmip_key_file, assign_kmip_path<&orgcrypt::kmip::Settings::key_file>);
+  DefineCustomBoolVariable(
+      "orgcrypt.kmip_allow_get_fallback",
+      "Use a KMIP server older than 1.4 by fetching the key with Get (weaker: the KEK visits the backend).",
+      "Off: a KMIP server without KMIP 1.4 (server-side AES-GCM with additional data) is refused.",
+      &guc_kmip_allow_get_fallback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+      [](bool newval, void*) {
+        auto s = orgcrypt::kmip::settings();
+        s.allow_get_fallback = newval;
+        orgcrypt::kmip::set_settings(s);
+      },
+      nullptr);
   DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);

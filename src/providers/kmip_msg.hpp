@@ -71,7 +71,8 @@ SecretBytes request_discover_versions(Version header, const std::vector<Version>
 // Encrypt / Decrypt with CryptographicParameters { BlockCipherMode GCM,
 // CryptographicAlgorithm AES, TagLength tag_len }, Data, IV/Counter/Nonce,
 // Authenticated Encryption Additional Data (and the Tag, for Decrypt), in the
-// order of KMIP 1.4 sections 4.29 / 4.30.
+// order of KMIP 1.4 sections 4.29 / 4.30 (and of PyKMIP's encoder). An empty
+// iv or aad is left out of the payload (the server then picks the IV).
 SecretBytes request_encrypt(Version header, const std::string& uid, ByteView data, ByteView iv, ByteView aad,
                             int tag_len);
 SecretBytes request_decrypt(Version header, const std::string& uid, ByteView data, ByteView iv, ByteView aad,
@@ -82,21 +83,26 @@ SecretBytes request_get(Version header, const std::string& uid);
 // ---- responses
 // Framing: the total length (8 + value length) of a TTLV message whose first
 // 8 bytes are `header`; throws 58000 if those are not a ResponseMessage
-// structure, or if it is longer than max.
+// structure ("KMIP: malformed response: the message does not start with a
+// Response Message structure"), or if it is longer than max ("KMIP: malformed
+// response: message of N bytes is longer than the limit of M").
 std::size_t message_length(ByteView header8, std::size_t max = 1u << 20);
 
 struct Result {
-  std::uint32_t operation = 0;
+  std::uint32_t operation = 0;  // the expected operation (also when a failure omits it)
   std::uint32_t status = 0;
   std::uint32_t reason = 0;  // 0: none given
-  std::string message;       // Result Message ("" if none), at most 512 bytes kept, control characters replaced
+  std::string message;       // Result Message ("" if none): control characters (C0, DEL, C1) as '?',
+                             // at most 512 bytes kept (cut at a UTF-8 character boundary)
   ttlv::Item payload;        // the Response Payload (an empty structure if none)
   Version version;           // the response header's protocol version
 };
 // Decodes a whole ResponseMessage (bounded, ttlv::decode) and its single
 // batch item. The operation must be `expected` (a failure without an
 // Operation field, as servers send for a message they could not parse, is
-// accepted). Throws 58000 "KMIP <Op>: malformed response: ..." otherwise.
+// accepted). Throws 58000 "KMIP <Op>: malformed response: ..." otherwise
+// (the TTLV decoder's own refusals too, "KMIP <Op>: malformed response: <what>
+// at offset N"). Extra fields it does not read are ignored.
 Result parse_response(ByteView message, std::uint32_t expected);
 // "Operation Failed: Permission Denied: <message>" (the message omitted if
 // empty), for errors.
@@ -115,7 +121,9 @@ SecretBytes parse_decrypt(const Result& r);
 // A Get response for a Symmetric Key whose Key Block has Key Format Type Raw
 // (or Transparent Symmetric Key), Cryptographic Algorithm AES and plain Key
 // Material (a byte string, or a Key Material structure holding one); returns
-// the key bytes (the caller checks the length).
+// the key bytes (the caller checks the length). Raw must hold a Byte String,
+// Transparent Symmetric Key a structure with a Key; a Cryptographic Length, if
+// present, must match; a wrapped key (Key Wrapping Data) is refused.
 SecretBytes parse_get_symmetric_key(const Result& r);
 
 }  // namespace orgcrypt::kmip

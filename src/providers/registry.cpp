@@ -2,6 +2,7 @@
 // this folder (no PostgreSQL header) plus its line here.
 #include <string>
 
+#include "kmip_uri.hpp"
 #include "pkcs11_uri.hpp"
 #include "provider.hpp"
 #include "vault_uri.hpp"
@@ -19,6 +20,7 @@ const SchemeInfo kSchemes[] = {
     {"pkcs11", make_pkcs11_provider, check_pkcs11_uri, pkcs11_uri_runs_code, pkcs11_uri_redacted},
     {"aws-kms", make_aws_kms_provider, check_aws_kms_uri, never, nullptr, aws_kms_trust_scope},
     {"vault-transit", make_vault_transit_provider, check_vault_transit_uri, never, vault_uri_redacted, vault_trust_scope},
+    {"kmip", make_kmip_provider, check_kmip_uri, never, kmip_uri_redacted, kmip_trust_scope},
 };
 }  // namespace
 

@@ -2,6 +2,7 @@
 #include "vault_uri.hpp"
 
 #include "provider.hpp"
+#include "uri_parts.hpp"
 
 #include <strings.h>
 
@@ -29,31 +30,6 @@ bool is_word(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes; "" on success, else the reason.
-std::string pct_decode(const std::string& in, std::string* out) {
-  out->clear();
-  for (std::size_t i = 0; i < in.size(); i++) {
-    char c = in[i];
-    if (c == '%') {
-      int hi = i + 1 < in.size() ? hexval(in[i + 1]) : -1;
-      int lo = i + 2 < in.size() ? hexval(in[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return "a '%' must be followed by two hexadecimal digits";
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "a control character or NUL";
-    out->push_back(c);
-  }
-  return {};
-}
-
 // A path segment of a mount or a namespace: [A-Za-z0-9_.-]+, not "." or "..".
 bool good_segments(const std::string& s) {
   if (s.empty()) return false;
@@ -78,92 +54,9 @@ bool good_key_name(const std::string& s) {
   return true;
 }
 
-bool parse_ms(const std::string& v, long* out) {
-  if (v.empty() || v.size() > 6 || v[0] == '0') return false;
-  long n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + (c - '0');
-  }
-  if (n < 1 || n > kVaultMaxTimeoutMs) return false;
-  *out = n;
-  return true;
-}
-
-std::string parse_host(const std::string& hp, VaultUri* u) {
-  if (hp.empty()) return "no host: write vault-transit://HOST:PORT/MOUNT/keys/NAME";
-  std::string host, port;
-  if (hp[0] == '[') {
-    std::size_t close = hp.find(']');
-    if (close == std::string::npos) return "an IPv6 address in brackets has no closing ']'";
-    host = hp.substr(0, close + 1);
-    for (std::size_t i = 1; i < close; i++) {
-      char c = host[i];
-      if (hexval(c) < 0 && c != ':' && c != '.') return "the IPv6 address in brackets has a character that does not belong there";
-    }
-    if (close == 1) return "empty IPv6 address";
-    if (close + 1 >= hp.size() || hp[close + 1] != ':') return "no port: write HOST:PORT (Vault listens on 8200 by default)";
-    port = hp.substr(close + 2);
-  } else {
-    std::size_t colon = hp.rfind(':');
-    if (colon == std::string::npos) return "no port: write HOST:PORT (Vault listens on 8200 by default)";
-    host = hp.substr(0, colon);
-    port = hp.substr(colon + 1);
-    if (host.empty()) return "no host: write vault-transit://HOST:PORT/MOUNT/keys/NAME";
-    if (host.size() > 253) return "the host name is longer than 253 characters";
-    if (host.find('@') != std::string::npos) return "user information (user@host) is not allowed in the URI";
-    std::size_t label = 0;
-    for (char c : host) {
-      if (c == '.') {
-        if (label == 0) return "the host name has an empty label";
-        label = 0;
-        continue;
-      }
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
-        return "the host name has a character that does not belong in a host name";
-      if (++label > 63) return "a label of the host name is longer than 63 characters";
-    }
-    if (label == 0) return "the host name has an empty label";
-  }
-  if (port.empty() || port.size() > 5 || port[0] == '0') return "the port must be a number from 1 to 65535";
-  unsigned p = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return "the port must be a number from 1 to 65535";
-    p = p * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (p < 1 || p > 65535) return "the port must be a number from 1 to 65535";
-  for (auto& c : host)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  u->host = host;
-  u->port = p;
-  return {};
-}
-
 }  // namespace
 
-bool vault_host_is_loopback(const std::string& host) {
-  if (host == "localhost" || host == "[::1]") return true;
-  // 127.0.0.0/8 as a dotted quad
-  int parts = 0;
-  std::size_t start = 0;
-  std::vector<int> v;
-  for (;;) {
-    std::size_t dot = host.find('.', start);
-    std::string p = host.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (p.empty() || p.size() > 3) return false;
-    int n = 0;
-    for (char c : p) {
-      if (c < '0' || c > '9') return false;
-      n = n * 10 + (c - '0');
-    }
-    if (n > 255) return false;
-    v.push_back(n);
-    parts++;
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return parts == 4 && v[0] == 127;
-}
+bool vault_host_is_loopback(const std::string& host) { return uri_parts::host_is_loopback(host); }
 
 std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
   VaultUri u;
@@ -178,7 +71,8 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
   const std::size_t q = uri.find('?');
   const std::string authpath = uri.substr(plen, q == std::string::npos ? std::string::npos : q - plen);
   const std::size_t slash = authpath.find('/');
-  std::string why = parse_host(authpath.substr(0, slash), &u);
+  std::string why = uri_parts::parse_host_port(authpath.substr(0, slash), "vault-transit://HOST:PORT/MOUNT/keys/NAME", 0,
+                                               "Vault listens on 8200 by default", &u.host, &u.port);
   if (!why.empty()) return why;
   if (slash == std::string::npos || slash + 1 >= authpath.size())
     return "no key path: write vault-transit://HOST:PORT/MOUNT/keys/NAME";
@@ -222,7 +116,7 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
       seen.push_back(name);
       if (eq == std::string::npos) return "parameter \"" + name + "\" has no value (write " + name + "=...)";
       std::string value;
-      why = pct_decode(item.substr(eq + 1), &value);
+      why = uri_parts::pct_decode(item.substr(eq + 1), &value);
       if (!why.empty()) return "parameter \"" + name + "\": " + why;
       if (value.empty()) return "parameter \"" + name + "\" has an empty value";
       if (name == "token_file" || name == "role_id_file" || name == "secret_id_file" || name == "ca_file") {
@@ -248,7 +142,7 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
         else return "tls must be on or off";
       } else if (name == "timeout_ms" || name == "connect_timeout_ms") {
         long ms = 0;
-        if (!parse_ms(value, &ms))
+        if (!uri_parts::parse_ms(value, kVaultMaxTimeoutMs, &ms))
           return name + " must be a whole number of milliseconds from 1 to " + std::to_string(kVaultMaxTimeoutMs);
         (name == "timeout_ms" ? u.timeout_ms : u.connect_timeout_ms) = ms;
       }
@@ -274,31 +168,7 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
 std::string check_vault_transit_uri(const std::string& uri) { return parse_vault_uri(uri, nullptr); }
 
 std::string vault_uri_redacted(const std::string& uri) {
-  const std::size_t q = uri.find('?');
-  std::string head = uri.substr(0, q);
-  // user information (refused by the syntax check) could be a token: masked
-  const std::size_t plen = sizeof kPrefix - 1;
-  if (head.compare(0, plen, kPrefix) == 0) {
-    const std::size_t end = head.find('/', plen);
-    const std::size_t at = head.rfind('@', end == std::string::npos ? std::string::npos : end);
-    if (at != std::string::npos && at >= plen) head = head.substr(0, plen) + "***" + head.substr(at);
-  }
-  if (q == std::string::npos) return head;
-  std::string out = head + "?";
-  const std::string query = uri.substr(q + 1);
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t amp = query.find('&', start);
-    std::string item = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-    std::size_t eq = item.find('=');
-    std::string name = item.substr(0, eq);
-    if (eq != std::string::npos && !is_known(name)) item = name + "=***";
-    out += item;
-    if (amp == std::string::npos) break;
-    out += '&';
-    start = amp + 1;
-  }
-  return out;
+  return uri_parts::redacted(uri, kPrefix, kKnown, sizeof kKnown / sizeof kKnown[0]);
 }
 
 std::string vault_trust_scope(const std::string& uri) {

@@ -75,15 +75,19 @@ out("request_message", messages.RequestMessage(request_header=header,
                                                batch_items=[item]))
 
 # The tag numbers named in src/core/ttlv.hpp, as PyKMIP numbers them.
-for name in ["AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA",
+for name in ["ASYNCHRONOUS_CORRELATION_VALUE",
+             "AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA",
              "AUTHENTICATED_ENCRYPTION_TAG", "BATCH_COUNT", "BATCH_ITEM",
              "BLOCK_CIPHER_MODE", "CRYPTOGRAPHIC_ALGORITHM",
-             "CRYPTOGRAPHIC_PARAMETERS", "DATA", "IV_COUNTER_NONCE",
-             "KEY_BLOCK", "KEY_FORMAT_TYPE", "KEY_MATERIAL", "KEY_VALUE",
+             "CRYPTOGRAPHIC_LENGTH", "CRYPTOGRAPHIC_PARAMETERS", "DATA",
+             "IV_COUNTER_NONCE", "KEY", "KEY_BLOCK", "KEY_COMPRESSION_TYPE",
+             "KEY_FORMAT_TYPE", "KEY_MATERIAL", "KEY_VALUE",
+             "KEY_WRAPPING_DATA", "MAXIMUM_RESPONSE_SIZE",
              "OBJECT_TYPE", "OPERATION", "PADDING_METHOD", "PROTOCOL_VERSION",
              "PROTOCOL_VERSION_MAJOR", "PROTOCOL_VERSION_MINOR",
              "REQUEST_HEADER", "REQUEST_MESSAGE", "REQUEST_PAYLOAD",
              "RESPONSE_HEADER", "RESPONSE_MESSAGE", "RESPONSE_PAYLOAD",
              "RESULT_MESSAGE", "RESULT_REASON", "RESULT_STATUS",
-             "SYMMETRIC_KEY", "TAG_LENGTH", "TIME_STAMP", "UNIQUE_IDENTIFIER"]:
+             "SYMMETRIC_KEY", "TAG_LENGTH", "TIME_STAMP",
+             "UNIQUE_BATCH_ITEM_ID", "UNIQUE_IDENTIFIER"]:
     print("tag_" + name, "%06x" % getattr(T, name).value)

@@ -229,19 +229,25 @@ TEST(TtlvPyKmip, TagNumbers) {
     FAIL() << e.what();
   }
   const std::map<std::string, std::uint32_t> ours = {
+      {"ASYNCHRONOUS_CORRELATION_VALUE", tag::kAsynchronousCorrelationValue},
       {"AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA", tag::kAuthenticatedEncryptionAdditionalData},
       {"AUTHENTICATED_ENCRYPTION_TAG", tag::kAuthenticatedEncryptionTag},
       {"BATCH_COUNT", tag::kBatchCount},
       {"BATCH_ITEM", tag::kBatchItem},
       {"BLOCK_CIPHER_MODE", tag::kBlockCipherMode},
       {"CRYPTOGRAPHIC_ALGORITHM", tag::kCryptographicAlgorithm},
+      {"CRYPTOGRAPHIC_LENGTH", tag::kCryptographicLength},
       {"CRYPTOGRAPHIC_PARAMETERS", tag::kCryptographicParameters},
       {"DATA", tag::kData},
       {"IV_COUNTER_NONCE", tag::kIVCounterNonce},
+      {"KEY", tag::kKey},
       {"KEY_BLOCK", tag::kKeyBlock},
+      {"KEY_COMPRESSION_TYPE", tag::kKeyCompressionType},
       {"KEY_FORMAT_TYPE", tag::kKeyFormatType},
       {"KEY_MATERIAL", tag::kKeyMaterial},
       {"KEY_VALUE", tag::kKeyValue},
+      {"KEY_WRAPPING_DATA", tag::kKeyWrappingData},
+      {"MAXIMUM_RESPONSE_SIZE", tag::kMaximumResponseSize},
       {"OBJECT_TYPE", tag::kObjectType},
       {"OPERATION", tag::kOperation},
       {"PADDING_METHOD", tag::kPaddingMethod},
@@ -260,8 +266,13 @@ TEST(TtlvPyKmip, TagNumbers) {
       {"SYMMETRIC_KEY", tag::kSymmetricKey},
       {"TAG_LENGTH", tag::kTagLength},
       {"TIME_STAMP", tag::kTimeStamp},
+      {"UNIQUE_BATCH_ITEM_ID", tag::kUniqueBatchItemID},
       {"UNIQUE_IDENTIFIER", tag::kUniqueIdentifier},
   };
+  std::size_t printed = 0;
+  for (const auto& kv : py)
+    if (kv.first.compare(0, 4, "tag_") == 0) printed++;
+  EXPECT_EQ(printed, ours.size());
   for (const auto& kv : ours) {
     auto it = py.find("tag_" + kv.first);
     ASSERT_NE(it, py.end()) << kv.first;
