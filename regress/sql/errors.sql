@@ -108,6 +108,12 @@ ALTER SYSTEM SET orgcrypt.master_key = 'aws-kms:arn:aws:kms:eu-west-1:1111222233
 ALTER SYSTEM SET orgcrypt.master_key = 'aws-kms:arn:aws:kms:eu-west-1:111122223333:alias/x?aws_secret_access_key=abc';
 ALTER SYSTEM SET orgcrypt.master_key = 'vault-transit://vault.example:8200/transit/keys/k?token=s.abc';
 ALTER SYSTEM SET orgcrypt.master_key = 'vault-transit://vault.example:8200/transit/keys/k?tls=off';
+-- kmip://: no key, a password in the URI, a relative path, a certificate without its key
+ALTER SYSTEM SET orgcrypt.master_key = 'kmip://kmip.example:5696/';
+ALTER SYSTEM SET orgcrypt.master_key = 'kmip://kmip.example:5696/key-1?password=secret';
+ALTER SYSTEM SET orgcrypt.master_key = 'kmip://kmip.example/key-1?cert_file=client.pem&key_file=/k.pem';
+ALTER SYSTEM SET orgcrypt.master_key = 'kmip://kmip.example/key-1?cert_file=/etc/client.pem';
+ALTER SYSTEM SET orgcrypt.kmip_key_file = 'client.key';
 
 -- 58000: provider failures, each with its own message
 ALTER SYSTEM SET orgcrypt.master_key = 'file:/tmp/orgcrypt_regress/missing.key';

@@ -31,6 +31,9 @@ SELECT pg_temp.err($q$SELECT * FROM orgcrypt.provider_stats_fn()$q$);
 SELECT pg_temp.err($q$SET orgcrypt.allowed_key_uris = 'exec:/bin/sh'$q$);
 SELECT pg_temp.err($q$SHOW orgcrypt.allowed_key_uris$q$);
 SELECT pg_temp.err($q$SET orgcrypt.allow_plain_http_loopback = on$q$);
+SELECT pg_temp.err($q$SET orgcrypt.kmip_allow_get_fallback = on$q$);
+SELECT pg_temp.err($q$SET orgcrypt.kmip_cert_file = '/tmp/mine.pem'$q$);
+SELECT pg_temp.err($q$SHOW orgcrypt.kmip_key_file$q$);
 -- cannot turn auto-creation off for everyone, nor see the master key setting
 SELECT pg_temp.err($q$SET orgcrypt.auto_create_org_keys = off$q$);
 SELECT pg_temp.err($q$SHOW orgcrypt.master_key$q$);

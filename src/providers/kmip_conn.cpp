@@ -235,15 +235,13 @@ SecretBytes Connection::exchange(ByteView request, long timeout_ms, const std::s
   auto io_failed = [&](int rc, bool nothing_read) -> void {
     const int e = SSL_get_error(ssl_, rc);
     const int saved = errno;
-    // OpenSSL 3 reports a TCP close without close_notify (a server that
-    // exited or dropped an idle connection) as SSL_ERROR_SSL "unexpected eof
-    // while reading"; OpenSSL 1.1 as SSL_ERROR_SYSCALL with rc 0.
-    const unsigned long top = ERR_peek_error();
-    const bool eof = e == SSL_ERROR_SSL && ERR_GET_LIB(top) == ERR_LIB_SSL &&
-                     ERR_GET_REASON(top) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
-    if (e == SSL_ERROR_ZERO_RETURN || eof ||
-        (e == SSL_ERROR_SYSCALL && top == 0 && (rc == 0 || saved == ECONNRESET || saved == EPIPE))) {
-      ERR_clear_error();
+    // OpenSSL 3 reports a peer that closed without close_notify (a killed
+    // or restarted server) as SSL_R_UNEXPECTED_EOF_WHILE_READING.
+    const unsigned long err = ERR_peek_error();
+    const bool eof = e == SSL_ERROR_SSL && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+                     ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    if (e == SSL_ERROR_ZERO_RETURN || eof || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+                                       (rc == 0 || saved == ECONNRESET || saved == EPIPE))) {
       closed_by_peer_ = nothing_read;
       fail(operation, "the server closed the connection");
     }
