@@ -48,9 +48,10 @@ constexpr std::size_t kMaxSessions = 4;
 constexpr std::size_t kDekLen = 32;
 constexpr std::size_t kMaxResponse = static_cast<std::size_t>(kMaxResponseSize) + 4096;
 
-// What we offer, in preference order: 1.4 is needed for server-side GCM
-// with additional data; older ones only for the Get fallback.
-const std::vector<Version> kOffer = {{1, 4}, {1, 3}, {1, 2}, {1, 1}, {1, 0}};
+// What we offer, in preference order: 1.4 (or 2.x, where Encrypt and
+// Decrypt carry the same fields) is needed for server-side GCM with
+// additional data; older ones only for the Get fallback.
+const std::vector<Version> kOffer = {{1, 4}, {2, 1}, {2, 0}, {1, 3}, {1, 2}, {1, 1}, {1, 0}};
 
 struct Session {
   std::string key;
@@ -217,11 +218,12 @@ class KmipProvider final : public KeyProvider {
 
   void negotiate(Session& s, const std::string& op) {
     // DiscoverVersions exists since KMIP 1.1; a server that does not take a
-    // 1.4 header for it may take a 1.1 one.
+    // 1.4 header for it may take a 2.0 one (a KMIP 2.x-only server) or a 1.1
+    // one (an older server).
     std::vector<Version> offered;
     bool answered = false;
     std::string last;
-    for (Version header : {Version{1, 4}, Version{1, 1}}) {
+    for (Version header : {Version{1, 4}, Version{2, 0}, Version{1, 1}}) {
       SecretBytes req = request_discover_versions(header, kOffer);
       g_requests++;
       SecretBytes resp = s.conn->exchange(ByteView(req), u_.timeout_ms, "DiscoverVersions", kMaxResponse);
@@ -233,12 +235,19 @@ class KmipProvider final : public KeyProvider {
       }
       last = describe_failure(r);
     }
+    // 1.4 if the server has it; else the highest 2.x we know (2.1, 2.0).
+    const Version* pick = nullptr;
     for (const Version& v : offered) {
-      if (v.major == 1 && v.minor >= 4) {
-        s.version = v;
-        s.server_side = true;
-        return;
+      if (v == Version{1, 4}) {
+        pick = &v;
+        break;
       }
+      if (v.major == 2 && v.minor <= 1 && (!pick || v.at_least(pick->major, pick->minor))) pick = &v;
+    }
+    if (pick) {
+      s.version = *pick;
+      s.server_side = true;
+      return;
     }
     const std::string what = answered ? "the server offers KMIP " + versions_text(offered)
                                       : "the server does not answer DiscoverVersions (" + last + ")";

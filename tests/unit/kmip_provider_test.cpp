@@ -114,8 +114,8 @@ class KmipServer {
   }
 
   void stop() { run(kFixture + " stop " + q(dir()), log_); }
-  void start() {
-    const std::string p = run(kFixture + " start " + q(dir()), log_);
+  void start(const std::string& args = "") {
+    const std::string p = run(kFixture + " start " + q(dir()) + (args.empty() ? "" : " " + args), log_);
     if (p != std::to_string(port_)) throw std::runtime_error("the server came back on port " + p);
   }
   void pause() { run(kFixture + " pause " + q(dir()), log_); }
@@ -789,4 +789,50 @@ TEST_F(KmipOldServer, RefusedUnlessGetFallbackAllowed) {
   auto p2 = open_provider(server_->uri(kek_));
   m = expect_error("58000", [&] { p2->unwrap(ByteView(blob), ByteView(aad)); });
   EXPECT_NE(m.find("needs KMIP 1.4"), std::string::npos) << m;
+}
+
+// A server that speaks only KMIP 2.0 (PyKMIP limited to it; the key is made
+// while it still speaks 1.x, as PyKMIP's client sends 1.2): DiscoverVersions
+// finds no 1.4 and 2.0 is used, with the same Encrypt and Decrypt fields; a
+// DEK wrapped under 2.0 unwraps under 1.4 after the server is back to all
+// versions, and the other way round.
+TEST(KmipServer20, Kmip20OnlyServerWrapsServerSide) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<KmipServer> srv;
+  std::string uid;
+  try {
+    srv = std::make_unique<KmipServer>("", "ec");
+    uid = srv->admin({"create"}).at(0);
+    srv->stop();
+    srv->start("--versions 2.0");
+  } catch (const std::exception& e) {
+    FAIL() << "the PyKMIP test server (KMIP 2.0 only) could not be set up: " << e.what();
+  }
+  UriPolicy pol;
+  pol.allowed = {"kmip://*"};
+  set_uri_policy(pol);
+  kmip::Settings st;
+  st.ca_file = srv->file("ca.pem");
+  st.cert_file = srv->file("client.pem");
+  st.key_file = srv->file("client.key");
+  kmip::set_settings(st);
+  kmip::close_connections();
+  const Bytes dek = dek_n(20), aad = aad_for("org-20", 1);
+  auto p = open_provider(srv->uri(uid));
+  const Bytes blob = p->wrap(ByteView(dek), ByteView(aad));
+  ASSERT_EQ(blob.size(), 60u);
+  EXPECT_EQ(tohex(p->unwrap(ByteView(blob), ByteView(aad))), tohex(dek));
+  const std::string m = expect_error("58000", [&] { p->unwrap(ByteView(blob), ByteView(aad_for("org-20", 2))); });
+  EXPECT_NE(m.find("kmip Decrypt: Operation Failed: "), std::string::npos) << m;
+  // (The limited server refuses every request whose header is not 2.0, so
+  // these calls were made in KMIP 2.0.)
+  // Back to every version: 1.4 is chosen, and the 2.0-made blob unwraps.
+  kmip::close_connections();
+  srv->stop();
+  srv->start();
+  auto p14 = open_provider(srv->uri(uid));
+  EXPECT_EQ(tohex(p14->unwrap(ByteView(blob), ByteView(aad))), tohex(dek));
+  kmip::close_connections();
+  kmip::set_settings(kmip::Settings());
+  set_uri_policy(UriPolicy());
 }
