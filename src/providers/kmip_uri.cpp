@@ -1,10 +1,7 @@
 // kmip:// URI syntax (see kmip_uri.hpp).
 #include "kmip_uri.hpp"
 
-#include <strings.h>
-
 #include <string>
-#include <vector>
 
 #include "provider.hpp"
 #include "uri_parts.hpp"
@@ -18,12 +15,6 @@ const char kUsage[] = "kmip://HOST[:PORT]/UID";
 const char* const kKnown[] = {"ca_file", "cert_file", "key_file", "timeout_ms", "connect_timeout_ms"};
 // Parameter names that would carry a secret inline.
 const char* const kSecretParams[] = {"password", "pass", "passphrase", "pin", "key_password", "secret", "token"};
-
-bool is_known(const std::string& n) {
-  for (const char* k : kKnown)
-    if (n == k) return true;
-  return false;
-}
 
 }  // namespace
 
@@ -51,34 +42,11 @@ std::string parse_kmip_uri(const std::string& uri, KmipUri* out) {
       return "the key's Unique Identifier must be printable ASCII without spaces";
 
   if (q != std::string::npos) {
-    const std::string query = uri.substr(q + 1);
-    if (query.empty()) return "an empty query after '?'";
-    std::vector<std::string> seen;
-    std::size_t start = 0;
-    for (;;) {
-      std::size_t amp = query.find('&', start);
-      std::string item = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-      std::size_t eq = item.find('=');
-      std::string name = item.substr(0, eq);
-      if (name.empty()) return "an empty parameter in the query";
-      for (const char* s : kSecretParams)
-        if (strcasecmp(name.c_str(), s) == 0)
-          return "a " + name +
-                 " is never written in the URI (URIs are stored in tables and shown in messages): the client key "
-                 "file must not be encrypted; protect it by its owner and mode (0600)";
-      if (!is_known(name)) {
-        std::string list;
-        for (const char* k : kKnown) list += (list.empty() ? "" : ", ") + std::string(k);
-        return "unknown parameter \"" + name + "\" (known: " + list + ")";
-      }
-      for (const auto& s : seen)
-        if (s == name) return "parameter \"" + name + "\" is given twice";
-      seen.push_back(name);
-      if (eq == std::string::npos) return "parameter \"" + name + "\" has no value (write " + name + "=...)";
-      std::string value;
-      why = uri_parts::pct_decode(item.substr(eq + 1), &value);
-      if (!why.empty()) return "parameter \"" + name + "\": " + why;
-      if (value.empty()) return "parameter \"" + name + "\" has an empty value";
+    static const uri_parts::QuerySpec kSpec{
+        kKnown, sizeof kKnown / sizeof kKnown[0], kSecretParams, sizeof kSecretParams / sizeof kSecretParams[0],
+        "the client key file must not be encrypted; protect it by its owner and mode (0600)"};
+    why = uri_parts::for_each_param(uri.substr(q + 1), kSpec,
+                                    [&](const std::string& name, const std::string& value) -> std::string {
       if (name == "ca_file" || name == "cert_file" || name == "key_file") {
         if (value[0] != '/') return name + " must be an absolute path (it is opened by the server process)";
         if (value.size() > 1024) return name + " is longer than 1024 characters";
@@ -89,9 +57,9 @@ std::string parse_kmip_uri(const std::string& uri, KmipUri* out) {
           return name + " must be a whole number of milliseconds from 1 to " + std::to_string(kKmipMaxTimeoutMs);
         (name == "timeout_ms" ? u.timeout_ms : u.connect_timeout_ms) = ms;
       }
-      if (amp == std::string::npos) break;
-      start = amp + 1;
-    }
+      return {};
+    });
+    if (!why.empty()) return why;
   }
   if (u.cert_file.empty() != u.key_file.empty())
     return "cert_file and key_file go together (the client certificate and its private key)";

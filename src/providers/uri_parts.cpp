@@ -1,6 +1,8 @@
 // Shared pieces of remote providers' URI syntax checks (see uri_parts.hpp).
 #include "uri_parts.hpp"
 
+#include <strings.h>
+
 #include <string>
 #include <vector>
 
@@ -30,6 +32,43 @@ std::string pct_decode(const std::string& in, std::string* out) {
     out->push_back(c);
   }
   return {};
+}
+
+std::string for_each_param(const std::string& query, const QuerySpec& spec,
+                           const std::function<std::string(const std::string& name, const std::string& value)>& take) {
+  if (query.empty()) return "an empty query after '?'";
+  std::vector<std::string> seen;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t amp = query.find('&', start);
+    std::string item = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    std::size_t eq = item.find('=');
+    std::string name = item.substr(0, eq);
+    if (name.empty()) return "an empty parameter in the query";
+    for (std::size_t i = 0; i < spec.nsecret; i++)
+      if (strcasecmp(name.c_str(), spec.secret[i]) == 0)
+        return "a " + name + " is never written in the URI (URIs are stored in tables and shown in messages): " +
+               spec.secret_advice;
+    bool known = false;
+    for (std::size_t i = 0; i < spec.nknown; i++) known = known || name == spec.known[i];
+    if (!known) {
+      std::string list;
+      for (std::size_t i = 0; i < spec.nknown; i++) list += (list.empty() ? "" : ", ") + std::string(spec.known[i]);
+      return "unknown parameter \"" + name + "\" (known: " + list + ")";
+    }
+    for (const auto& s : seen)
+      if (s == name) return "parameter \"" + name + "\" is given twice";
+    seen.push_back(name);
+    if (eq == std::string::npos) return "parameter \"" + name + "\" has no value (write " + name + "=...)";
+    std::string value;
+    std::string why = pct_decode(item.substr(eq + 1), &value);
+    if (!why.empty()) return "parameter \"" + name + "\": " + why;
+    if (value.empty()) return "parameter \"" + name + "\" has an empty value";
+    why = take(name, value);
+    if (!why.empty()) return why;
+    if (amp == std::string::npos) return {};
+    start = amp + 1;
+  }
 }
 
 bool parse_ms(const std::string& v, long max, long* out) {

@@ -4,11 +4,8 @@
 #include "provider.hpp"
 #include "uri_parts.hpp"
 
-#include <strings.h>
-
 #include <cstring>
 #include <string>
-#include <vector>
 
 namespace orgcrypt {
 
@@ -19,12 +16,6 @@ const char* const kKnown[] = {"token_file", "role_id_file",  "secret_id_file", "
                               "ca_file",    "tls",           "timeout_ms",     "connect_timeout_ms"};
 // Parameter names that would carry a secret inline.
 const char* const kSecretParams[] = {"token", "vault_token", "client_token", "secret_id", "role_id", "x-vault-token"};
-
-bool is_known(const std::string& n) {
-  for (const char* k : kKnown)
-    if (n == k) return true;
-  return false;
-}
 
 bool is_word(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -91,34 +82,12 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
            "\" is not a Vault key name (letters, digits, '_', '-' and '.', starting and ending with a letter, digit or '_', at most 256 characters)";
 
   if (q != std::string::npos) {
-    const std::string query = uri.substr(q + 1);
-    if (query.empty()) return "an empty query after '?'";
-    std::vector<std::string> seen;
-    std::size_t start = 0;
-    for (;;) {
-      std::size_t amp = query.find('&', start);
-      std::string item = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-      std::size_t eq = item.find('=');
-      std::string name = item.substr(0, eq);
-      if (name.empty()) return "an empty parameter in the query";
-      for (const char* s : kSecretParams)
-        if (strcasecmp(name.c_str(), s) == 0)
-          return "a " + name +
-                 " is never written in the URI (URIs are stored in tables and shown in messages): name a file that "
-                 "holds it (token_file=, role_id_file=, secret_id_file=) or set VAULT_TOKEN in the server's environment";
-      if (!is_known(name)) {
-        std::string list;
-        for (const char* k : kKnown) list += (list.empty() ? "" : ", ") + std::string(k);
-        return "unknown parameter \"" + name + "\" (known: " + list + ")";
-      }
-      for (const auto& s : seen)
-        if (s == name) return "parameter \"" + name + "\" is given twice";
-      seen.push_back(name);
-      if (eq == std::string::npos) return "parameter \"" + name + "\" has no value (write " + name + "=...)";
-      std::string value;
-      why = uri_parts::pct_decode(item.substr(eq + 1), &value);
-      if (!why.empty()) return "parameter \"" + name + "\": " + why;
-      if (value.empty()) return "parameter \"" + name + "\" has an empty value";
+    static const uri_parts::QuerySpec kSpec{
+        kKnown, sizeof kKnown / sizeof kKnown[0], kSecretParams, sizeof kSecretParams / sizeof kSecretParams[0],
+        "name a file that holds it (token_file=, role_id_file=, secret_id_file=) or set VAULT_TOKEN in the server's "
+        "environment"};
+    why = uri_parts::for_each_param(uri.substr(q + 1), kSpec,
+                                    [&](const std::string& name, const std::string& value) -> std::string {
       if (name == "token_file" || name == "role_id_file" || name == "secret_id_file" || name == "ca_file") {
         if (value[0] != '/') return name + " must be an absolute path (it is opened by the server process)";
         if (value.size() > 1024) return name + " is longer than 1024 characters";
@@ -146,9 +115,9 @@ std::string parse_vault_uri(const std::string& uri, VaultUri* out) {
           return name + " must be a whole number of milliseconds from 1 to " + std::to_string(kVaultMaxTimeoutMs);
         (name == "timeout_ms" ? u.timeout_ms : u.connect_timeout_ms) = ms;
       }
-      if (amp == std::string::npos) break;
-      start = amp + 1;
-    }
+      return {};
+    });
+    if (!why.empty()) return why;
   }
   if (!u.token_file.empty() && (!u.role_id_file.empty() || !u.secret_id_file.empty()))
     return "token_file and AppRole (role_id_file, secret_id_file) exclude each other: choose one way to get a token";

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -113,6 +115,34 @@ std::string expect_error(const char* state, F&& f, const char* what = "") {
   }
   ADD_FAILURE() << what << ": expected orgcrypt::Error " << state << ", nothing was thrown";
   return {};
+}
+
+// Runs a Python helper of tests/helpers that prints "<case-name> <value>"
+// lines with Debian's /usr/bin/python3 (PyKMIP's encoder, for example) and
+// returns them by name; throws (the test fails, never skips) when it fails.
+inline std::map<std::string, std::string> python_helper_cases(const std::string& script) {
+  const std::string cmd = std::string("/usr/bin/python3 ") + ORGCRYPT_SOURCE_DIR + "/tests/helpers/" + script + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) throw std::runtime_error("popen failed");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  if (pclose(f) != 0)
+    throw std::runtime_error("tests/helpers/" + script +
+                             " failed (is Debian's python3-pykmip installed? apt-get install python3-pykmip): " + out);
+  std::map<std::string, std::string> m;
+  std::size_t pos = 0;
+  while (pos < out.size()) {
+    std::size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) nl = out.size();
+    const std::string line = out.substr(pos, nl - pos);
+    pos = nl + 1;
+    const std::size_t sp = line.find(' ');
+    if (sp == std::string::npos) throw std::runtime_error("bad helper line: " + line);
+    m[line.substr(0, sp)] = line.substr(sp + 1);
+  }
+  return m;
 }
 
 }  // namespace testutil

@@ -93,34 +93,7 @@ TEST(TtlvSpec, Examples) {
 
 namespace {
 
-std::map<std::string, std::string> pykmip_cases() {
-  std::string cmd = std::string("/usr/bin/python3 ") + ORGCRYPT_SOURCE_DIR +
-                    "/tests/helpers/pykmip_ttlv.py 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) throw std::runtime_error("popen failed");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  if (rc != 0)
-    throw std::runtime_error(
-        "tests/helpers/pykmip_ttlv.py failed (is Debian's python3-pykmip installed? "
-        "apt-get install python3-pykmip): " +
-        out);
-  std::map<std::string, std::string> m;
-  std::size_t pos = 0;
-  while (pos < out.size()) {
-    std::size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    std::size_t sp = line.find(' ');
-    if (sp == std::string::npos) throw std::runtime_error("bad helper line: " + line);
-    m[line.substr(0, sp)] = line.substr(sp + 1);
-  }
-  return m;
-}
+std::map<std::string, std::string> pykmip_cases() { return testutil::python_helper_cases("pykmip_ttlv.py"); }
 
 Item protocol_version(int major, int minor) {
   return structure(tag::kProtocolVersion, {integer(tag::kProtocolVersionMajor, major),
