@@ -226,17 +226,20 @@ static bool check_absolute_path(char** newval, void**, GucSource) {
   return true;
 }
 
-// Keeps the kmip:// provider's settings current (one hook per field).
-template <std::string orgcrypt::kmip::Settings::*Field>
-static void assign_kmip_path(const char* v, void*) {
-  auto s = orgcrypt::kmip::settings();
-  s.*Field = v ? v : "";
-  orgcrypt::kmip::set_settings(s);
+// The kmip:// provider's settings, copied from the GUC variables when a
+// provider is opened (C++ code: the GUC hooks themselves allocate nothing).
+static orgcrypt::kmip::Settings kmip_settings_from_gucs() {
+  orgcrypt::kmip::Settings s;
+  s.ca_file = guc_kmip_ca_file ? guc_kmip_ca_file : "";
+  s.cert_file = guc_kmip_cert_file ? guc_kmip_cert_file : "";
+  s.key_file = guc_kmip_key_file ? guc_kmip_key_file : "";
+  s.allow_get_fallback = guc_kmip_allow_get_fallback;
+  return s;
 }
 
-static void define_kmip_path(const char* name, const char* desc, char** var, GucStringAssignHook assign) {
+static void define_kmip_path(const char* name, const char* desc, char** var) {
   DefineCustomStringVariable(name, desc, "Overridden by the same parameter in a kmip:// URI.", var, "", PGC_SIGHUP,
-                             GUC_SUPERUSER_ONLY, check_absolute_path, assign, nullptr);
+                             GUC_SUPERUSER_ONLY, check_absolute_path, nullptr, nullptr);
 }
 
 // Read by providers while they wait (exec: children, HSM calls): never calls
@@ -266,23 +269,18 @@ void define_gucs() {
       &guc_allow_plain_http_loopback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
       [](bool newval, void*) { orgcrypt::http::set_allow_plain_http_loopback(newval); }, nullptr);
   define_kmip_path("orgcrypt.kmip_ca_file", "PEM file of the CA that signs KMIP servers' certificates.",
-                   &guc_kmip_ca_file, assign_kmip_path<&orgcrypt::kmip::Settings::ca_file>);
+                   &guc_kmip_ca_file);
   define_kmip_path("orgcrypt.kmip_cert_file", "PEM file of the client certificate orgcrypt shows KMIP servers.",
-                   &guc_kmip_cert_file, assign_kmip_path<&orgcrypt::kmip::Settings::cert_file>);
+                   &guc_kmip_cert_file);
   define_kmip_path("orgcrypt.kmip_key_file",
                    "PEM file of the client certificate's private key (owned by the server's OS user, mode 0600).",
-                   &guc_kmip_key_file, assign_kmip_path<&orgcrypt::kmip::Settings::key_file>);
+                   &guc_kmip_key_file);
   DefineCustomBoolVariable(
       "orgcrypt.kmip_allow_get_fallback",
       "Use a KMIP server older than 1.4 by fetching the key with Get (weaker: the KEK visits the backend).",
       "Off: a KMIP server without KMIP 1.4 (server-side AES-GCM with additional data) is refused.",
-      &guc_kmip_allow_get_fallback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
-      [](bool newval, void*) {
-        auto s = orgcrypt::kmip::settings();
-        s.allow_get_fallback = newval;
-        orgcrypt::kmip::set_settings(s);
-      },
-      nullptr);
+      &guc_kmip_allow_get_fallback, false, PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+  orgcrypt::kmip::set_settings_source(kmip_settings_from_gucs);
   DefineCustomBoolVariable("orgcrypt.auto_create_org_keys",
                            "Create an organization's first data key at its first encryption.", nullptr,
                            &guc_auto_create, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);

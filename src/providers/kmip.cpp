@@ -41,6 +41,7 @@ namespace kmip {
 namespace {
 
 Settings g_settings;
+SettingsSource g_source = nullptr;
 std::uint64_t g_opened = 0;
 std::uint64_t g_requests = 0;
 
@@ -101,7 +102,7 @@ std::string failure_hint(const Result& r) {
 class KmipProvider final : public KeyProvider {
  public:
   KmipProvider(std::string uri, KmipUri u) : uri_(std::move(uri)), u_(std::move(u)) {
-    const Settings& s = g_settings;
+    const Settings s = settings();
     cfg_.host = u_.host;
     cfg_.port = u_.port;
     cfg_.ca_file = u_.ca_file.empty() ? s.ca_file : u_.ca_file;
@@ -315,7 +316,8 @@ class KmipProvider final : public KeyProvider {
 }  // namespace
 
 void set_settings(const Settings& s) { g_settings = s; }
-const Settings& settings() { return g_settings; }
+void set_settings_source(SettingsSource source) { g_source = source; }
+Settings settings() { return g_source ? g_source() : g_settings; }
 std::uint64_t connections_opened() { return g_opened; }
 std::uint64_t requests_sent() { return g_requests; }
 void close_connections() { g_sessions.clear(); }

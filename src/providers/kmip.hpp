@@ -14,8 +14,14 @@ struct Settings {
   std::string ca_file, cert_file, key_file;
   bool allow_get_fallback = false;
 };
+// Where the provider reads them, each time a provider is opened (inside
+// C++ code, so a failed allocation is an ordinary exception): the glue
+// installs a function that copies the GUC variables; without one (unit
+// tests) the values given to set_settings are used.
+using SettingsSource = Settings (*)();
+void set_settings_source(SettingsSource source);
 void set_settings(const Settings& s);
-const Settings& settings();
+Settings settings();
 
 // The fingerprint of a key location (first 8 bytes of SHA-256 over a label
 // and the length-prefixed host:port and Unique Identifier).
