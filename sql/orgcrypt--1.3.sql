@@ -1,0 +1,405 @@
+-- orgcrypt 1.3: per-organization envelope encryption
+\echo Use "CREATE EXTENSION orgcrypt" to load this file. \quit
+
+-- The schema orgcrypt must be the installing role's own: whoever owns it, or
+-- may create objects in it, owns every function a caller reaches through it
+-- (a role with CREATE on the database could create it first and add an
+-- overload that logs plaintexts). Checked by CREATE EXTENSION and by every
+-- ALTER EXTENSION ... UPDATE.
+DO $orgcrypt_schema_guard$
+DECLARE
+    nsp pg_catalog.oid;
+    nsp_owner pg_catalog.oid;
+    me pg_catalog.oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user);
+    who text;
+BEGIN
+    SELECT n.oid, n.nspowner INTO nsp, nsp_owner
+      FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'orgcrypt';
+    IF nsp IS NULL THEN
+        RETURN;
+    END IF;
+    IF nsp_owner OPERATOR(pg_catalog.<>) me THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = pg_catalog.format('schema "orgcrypt" is owned by role %I, not by %I who is installing orgcrypt',
+                                        pg_catalog.pg_get_userbyid(nsp_owner), current_user),
+            DETAIL = 'The owner of the schema controls every function reached through it.',
+            HINT = 'Drop the schema or check its contents and run ALTER SCHEMA orgcrypt OWNER TO '
+                   || pg_catalog.quote_ident(current_user) || ', then try again.';
+    END IF;
+    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                      ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, ', ')
+      INTO who
+      FROM pg_catalog.pg_namespace n, LATERAL pg_catalog.aclexplode(n.nspacl) a
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND a.grantee OPERATOR(pg_catalog.<>) nsp_owner;
+    IF who IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = pg_catalog.format('other roles may create objects in schema "orgcrypt": %s', who),
+            HINT = 'REVOKE CREATE ON SCHEMA orgcrypt FROM ' || who || ', then try again.';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s owned by %I', o.what, pg_catalog.pg_get_userbyid(o.owner)), ', ')
+      INTO who
+      FROM (SELECT pg_catalog.format('relation %I', c.relname) AS what, c.relowner AS owner
+              FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp
+            UNION ALL
+            SELECT pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure), p.proowner
+              FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp
+            UNION ALL
+            SELECT pg_catalog.format('type %I', t.typname), t.typowner
+              FROM pg_catalog.pg_type t WHERE t.typnamespace OPERATOR(pg_catalog.=) nsp
+            UNION ALL
+            SELECT pg_catalog.format('operator %s', o.oid::pg_catalog.regoperator), o.oprowner
+              FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) nsp) o
+     WHERE o.owner OPERATOR(pg_catalog.<>) nsp_owner;
+    IF who IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'schema "orgcrypt" holds objects of other roles',
+            DETAIL = who,
+            HINT = 'Drop them, then try again.';
+    END IF;
+END
+$orgcrypt_schema_guard$;
+
+-- ---------------------------------------------------------------- key table
+-- One row per (org, DEK version). The DEK is stored only wrapped by the KEK
+-- named in kek_uri; kek_fingerprint identifies that KEK (a truncated HMAC,
+-- not key material). A destroyed version keeps its row as a tombstone with
+-- wrapped = NULL, so a version number is never reused.
+CREATE TABLE @extschema@.org_dek (
+    -- 1 to 255 bytes of UTF-8 in every database encoding (bound into AADs as UTF-8)
+    org             text COLLATE "C" NOT NULL
+                    CONSTRAINT org_dek_org_utf8_length
+                    CHECK (pg_catalog.octet_length(pg_catalog.convert_to(org, 'UTF8')) BETWEEN 1 AND 255),
+    version         integer NOT NULL CHECK (version >= 1),
+    state           text NOT NULL CHECK (state IN ('active', 'retired', 'destroyed')),
+    wrapped         bytea,
+    kek_uri         text NOT NULL,
+    kek_fingerprint bytea,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    destroyed_at    timestamptz,
+    PRIMARY KEY (org, version),
+    CHECK ((state = 'destroyed') = (wrapped IS NULL))
+);
+CREATE UNIQUE INDEX org_dek_one_active ON @extschema@.org_dek (org) WHERE state = 'active';
+REVOKE ALL ON TABLE @extschema@.org_dek FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.org_dek', '');
+
+-- Any change to the key table (our functions, a manual UPDATE, a restore's
+-- COPY) queues a relcache invalidation, sent at commit: every backend then
+-- revalidates its cached key state at its next statement.
+CREATE FUNCTION @extschema@.key_table_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'orgcrypt_key_table_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.key_table_changed() FROM PUBLIC;
+CREATE TRIGGER org_dek_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.org_dek
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.key_table_changed();
+
+-- ---------------------------------------------------------------- key-table changes from anywhere
+-- Changes applied by logical replication fire only triggers enabled ALWAYS
+-- (rows: the row trigger; TRUNCATE and the initial COPY: the statement
+-- trigger). Each queues one relcache invalidation per transaction.
+CREATE TRIGGER org_dek_row_changed
+    AFTER INSERT OR UPDATE OR DELETE ON @extschema@.org_dek
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.key_table_changed();
+ALTER TABLE @extschema@.org_dek ENABLE ALWAYS TRIGGER org_dek_changed;
+ALTER TABLE @extschema@.org_dek ENABLE ALWAYS TRIGGER org_dek_row_changed;
+
+-- ---------------------------------------------------------------- the type
+CREATE TYPE @extschema@.ciphertext;
+CREATE FUNCTION @extschema@.ciphertext_in(cstring) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_ciphertext_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.ciphertext_out(@extschema@.ciphertext) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'orgcrypt_ciphertext_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.ciphertext_recv(internal) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_ciphertext_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.ciphertext_send(@extschema@.ciphertext) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'orgcrypt_ciphertext_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- Ciphertext does not compress: store it out of line without compression.
+CREATE TYPE @extschema@.ciphertext (
+    INPUT = @extschema@.ciphertext_in,
+    OUTPUT = @extschema@.ciphertext_out,
+    RECEIVE = @extschema@.ciphertext_recv,
+    SEND = @extschema@.ciphertext_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = external
+);
+
+CREATE FUNCTION @extschema@.ciphertext(bytea) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_ciphertext_from_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE CAST (bytea AS @extschema@.ciphertext) WITH FUNCTION @extschema@.ciphertext(bytea);
+CREATE CAST (@extschema@.ciphertext AS bytea) WITHOUT FUNCTION;
+
+CREATE FUNCTION @extschema@.dek_version(value @extschema@.ciphertext) RETURNS integer
+    AS 'MODULE_PATHNAME', 'orgcrypt_dek_version' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- ---------------------------------------------------------------- equality and order on the type
+-- Bytewise, as bytea has (the same internal functions): logical replication
+-- with REPLICA IDENTITY FULL, DISTINCT, GROUP BY, UNION and unique indexes
+-- work. Two encryptions of the same plaintext are never equal.
+CREATE FUNCTION @extschema@.ciphertext_eq(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'byteaeq' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_ne(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'byteane' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_lt(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'bytealt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_le(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'byteale' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_gt(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'byteagt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_ge(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS boolean
+    AS 'byteage' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_cmp(@extschema@.ciphertext, @extschema@.ciphertext) RETURNS integer
+    AS 'byteacmp' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_hash(@extschema@.ciphertext) RETURNS integer
+    AS 'hashvarlena' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@.ciphertext_hash_extended(@extschema@.ciphertext, bigint) RETURNS bigint
+    AS 'hashvarlenaextended' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE OPERATOR @extschema@.= (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_eq,
+    COMMUTATOR = OPERATOR(@extschema@.=), NEGATOR = OPERATOR(@extschema@.<>),
+    RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel, HASHES, MERGES);
+CREATE OPERATOR @extschema@.<> (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_ne,
+    COMMUTATOR = OPERATOR(@extschema@.<>), NEGATOR = OPERATOR(@extschema@.=),
+    RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel);
+CREATE OPERATOR @extschema@.< (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_lt,
+    COMMUTATOR = OPERATOR(@extschema@.>), NEGATOR = OPERATOR(@extschema@.>=),
+    RESTRICT = pg_catalog.scalarltsel, JOIN = pg_catalog.scalarltjoinsel);
+CREATE OPERATOR @extschema@.<= (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_le,
+    COMMUTATOR = OPERATOR(@extschema@.>=), NEGATOR = OPERATOR(@extschema@.>),
+    RESTRICT = pg_catalog.scalarlesel, JOIN = pg_catalog.scalarlejoinsel);
+CREATE OPERATOR @extschema@.> (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_gt,
+    COMMUTATOR = OPERATOR(@extschema@.<), NEGATOR = OPERATOR(@extschema@.<=),
+    RESTRICT = pg_catalog.scalargtsel, JOIN = pg_catalog.scalargtjoinsel);
+CREATE OPERATOR @extschema@.>= (
+    LEFTARG = @extschema@.ciphertext, RIGHTARG = @extschema@.ciphertext,
+    FUNCTION = @extschema@.ciphertext_ge,
+    COMMUTATOR = OPERATOR(@extschema@.<=), NEGATOR = OPERATOR(@extschema@.<),
+    RESTRICT = pg_catalog.scalargesel, JOIN = pg_catalog.scalargejoinsel);
+
+CREATE OPERATOR CLASS @extschema@.ciphertext_ops
+    DEFAULT FOR TYPE @extschema@.ciphertext USING btree AS
+        OPERATOR 1 @extschema@.<,
+        OPERATOR 2 @extschema@.<=,
+        OPERATOR 3 @extschema@.=,
+        OPERATOR 4 @extschema@.>=,
+        OPERATOR 5 @extschema@.>,
+        FUNCTION 1 @extschema@.ciphertext_cmp(@extschema@.ciphertext, @extschema@.ciphertext),
+        FUNCTION 4 pg_catalog.btequalimage(oid);
+CREATE OPERATOR CLASS @extschema@.ciphertext_hash_ops
+    DEFAULT FOR TYPE @extschema@.ciphertext USING hash AS
+        OPERATOR 1 @extschema@.=,
+        FUNCTION 1 @extschema@.ciphertext_hash(@extschema@.ciphertext),
+        FUNCTION 2 @extschema@.ciphertext_hash_extended(@extschema@.ciphertext, bigint);
+
+-- ---------------------------------------------------------------- encrypt / decrypt
+-- Two-argument forms are STRICT; the forms with a context are not, so that a
+-- NULL context means "no context" (the same as leaving it out).
+CREATE FUNCTION @extschema@.encrypt_for_org(org text, plaintext text) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_encrypt_text' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.encrypt_for_org(org text, plaintext text, context text) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_encrypt_text' LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.encrypt_for_org(org text, plaintext bytea) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_encrypt_bytea' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.encrypt_for_org(org text, plaintext bytea, context text) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_encrypt_bytea' LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.decrypt_for_org(org text, value @extschema@.ciphertext) RETURNS text
+    AS 'MODULE_PATHNAME', 'orgcrypt_decrypt_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.decrypt_for_org(org text, value @extschema@.ciphertext, context text) RETURNS text
+    AS 'MODULE_PATHNAME', 'orgcrypt_decrypt_text' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.decrypt_for_org_bytea(org text, value @extschema@.ciphertext) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'orgcrypt_decrypt_bytea' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.decrypt_for_org_bytea(org text, value @extschema@.ciphertext, context text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'orgcrypt_decrypt_bytea' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.reencrypt_for_org(org text, value @extschema@.ciphertext) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_reencrypt' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.reencrypt_for_org(org text, value @extschema@.ciphertext, context text) RETURNS @extschema@.ciphertext
+    AS 'MODULE_PATHNAME', 'orgcrypt_reencrypt' LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+-- ---------------------------------------------------------------- key management
+CREATE FUNCTION @extschema@.create_org_key(org text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'orgcrypt_create_org_key' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.rotate_org_dek(org text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'orgcrypt_rotate_org_dek' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.destroy_org_keys(org text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'orgcrypt_destroy_org_keys' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.cache_flush() RETURNS void
+    AS 'MODULE_PATHNAME', 'orgcrypt_cache_flush' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- Counters: hits = lookups served by any cache level; misses = lookups that
+-- read the key table; provider_calls = wrap + unwrap calls; locked_memory =
+-- bytes of the shared key region locked in RAM (0: mlock not permitted);
+-- denials = calls refused because the role may not use the organization.
+CREATE FUNCTION @extschema@.cache_stats_fn(
+    OUT mode text, OUT capacity bigint, OUT entries bigint, OUT hits bigint,
+    OUT misses bigint, OUT provider_calls bigint, OUT single_flight_waits bigint,
+    OUT evictions bigint, OUT expirations bigint, OUT locked_memory bigint, OUT denials bigint)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'orgcrypt_cache_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+-- ---------------------------------------------------------------- views
+CREATE VIEW @extschema@.org_keys AS
+    SELECT org, version, state, kek_uri AS provider, created_at
+    FROM @extschema@.org_dek;
+CREATE VIEW @extschema@.cache_stats AS
+    SELECT * FROM @extschema@.cache_stats_fn();
+
+-- ---------------------------------------------------------------- privileges (1.0)
+REVOKE ALL ON FUNCTION @extschema@.create_org_key(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.rotate_org_dek(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.destroy_org_keys(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.cache_flush() FROM PUBLIC;
+-- org_keys lists every tenant's name: administrators only.
+REVOKE ALL ON @extschema@.org_keys FROM PUBLIC;
+GRANT SELECT ON @extschema@.cache_stats TO PUBLIC;
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+
+-- ---------------------------------------------------------------- master keys (issue: providers, part 1)
+-- Master-key rotation: rewrap_batch rewraps up to batch_size live DEKs whose
+-- KEK (URI and fingerprint) is not the configured orgcrypt.master_key, each
+-- verified by unwrapping it again before its row is updated. The DEKs do not
+-- change, so no value is re-encrypted.
+CREATE FUNCTION @extschema@.rewrap_batch(batch_size integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'orgcrypt_rewrap_batch' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+-- Commits after every batch: resumable after a cancel or a crash, and
+-- idempotent (rows already under the configured KEK are skipped). Call it
+-- outside a transaction block (CALL orgcrypt.rewrap_org_keys();).
+CREATE PROCEDURE @extschema@.rewrap_org_keys(batch_size integer DEFAULT 1000, INOUT rewrapped bigint DEFAULT NULL)
+    LANGUAGE plpgsql AS $rewrap$
+DECLARE
+    n integer;
+BEGIN
+    rewrapped := 0;
+    LOOP
+        n := @extschema@.rewrap_batch(batch_size);
+        rewrapped := rewrapped OPERATOR(pg_catalog.+) n;
+        COMMIT;
+        EXIT WHEN n OPERATOR(pg_catalog.<) batch_size;
+    END LOOP;
+END
+$rewrap$;
+
+-- One row per KEK: the configured master key and every KEK that wraps live
+-- DEKs. A random test key is wrapped and unwrapped (a KMS may charge for it).
+CREATE FUNCTION @extschema@.health(
+    OUT uri text, OUT provider text, OUT reachable boolean, OUT can_wrap boolean, OUT can_unwrap boolean,
+    OUT latency_ms double precision, OUT production_ready boolean, OUT detail text)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'orgcrypt_health' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Provider calls per KEK URI since the server started: calls, errors and
+-- latency quantiles (upper bounds of power-of-two microsecond buckets).
+CREATE FUNCTION @extschema@.provider_stats_fn(
+    OUT provider text, OUT uri text, OUT calls bigint, OUT errors bigint,
+    OUT p50_ms double precision, OUT p99_ms double precision)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'orgcrypt_provider_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE VIEW @extschema@.provider_stats AS SELECT * FROM @extschema@.provider_stats_fn();
+
+-- health() may cost paid KMS calls; provider_stats names URIs; rewrapping is
+-- key management.
+REVOKE ALL ON FUNCTION @extschema@.rewrap_batch(integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.rewrap_org_keys(integer, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.health() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.provider_stats_fn() FROM PUBLIC;
+REVOKE ALL ON @extschema@.provider_stats FROM PUBLIC;
+
+-- ---------------------------------------------------------------- access control (1.3)
+-- Three cluster-wide roles, shared by every database: created here if
+-- missing, never dropped by the extension (DROP EXTENSION leaves them).
+--   orgcrypt_admin     key management (create, rotate, destroy, rewrap, grants,
+--                      health, cache_flush, provider_stats); does not thereby
+--                      encrypt or decrypt.
+--   orgcrypt_auditor   read-only oversight: org_keys, grants, provider_stats,
+--                      health().
+--   orgcrypt_all_orgs  may use every organization (GRANT orgcrypt_all_orgs TO
+--                      the application role).
+DO $orgcrypt_roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['orgcrypt_admin', 'orgcrypt_auditor', 'orgcrypt_all_orgs'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$orgcrypt_roles$;
+
+-- Which role may use which organization. Every encrypt, decrypt and
+-- reencrypt checks current_user (with role membership honoured) before
+-- anything about the org is looked up. The row (NULL, NULL) is the rule
+-- "PUBLIC may use every org" that an update from an older version adds; a
+-- fresh install has none (orgcrypt.revoke_public_access() removes it).
+CREATE TABLE @extschema@.org_grants (
+    grantee    pg_catalog.regrole,
+    org        text COLLATE "C"
+               CONSTRAINT org_grants_org_utf8_length
+               CHECK (pg_catalog.octet_length(pg_catalog.convert_to(org, 'UTF8')) BETWEEN 1 AND 255),
+    granted_by pg_catalog.regrole NOT NULL,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT org_grants_public_rule CHECK ((grantee IS NULL) = (org IS NULL))
+);
+CREATE UNIQUE INDEX org_grants_org_grantee ON @extschema@.org_grants (org, grantee);
+CREATE UNIQUE INDEX org_grants_one_public_rule ON @extschema@.org_grants ((grantee IS NULL)) WHERE grantee IS NULL;
+REVOKE ALL ON TABLE @extschema@.org_grants FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.org_grants', '');
+
+-- Any change to the grants (grant_org, revoke_org, a manual change, a
+-- restore, logical replication) queues a relcache invalidation, sent at
+-- commit: every backend drops its cached decisions before its next statement.
+CREATE FUNCTION @extschema@.grants_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'orgcrypt_grants_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.grants_changed() FROM PUBLIC;
+CREATE TRIGGER org_grants_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.org_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.grants_changed();
+CREATE TRIGGER org_grants_row_changed
+    AFTER INSERT OR UPDATE OR DELETE ON @extschema@.org_grants
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.grants_changed();
+ALTER TABLE @extschema@.org_grants ENABLE ALWAYS TRIGGER org_grants_changed;
+ALTER TABLE @extschema@.org_grants ENABLE ALWAYS TRIGGER org_grants_row_changed;
+
+-- role 'PUBLIC' and org NULL (every org): the rule an update adds.
+CREATE VIEW @extschema@.grants AS
+    SELECT CASE WHEN g.grantee IS NULL THEN 'PUBLIC' ELSE g.grantee::pg_catalog.text END AS role,
+           g.org, g.granted_by, g.granted_at
+      FROM @extschema@.org_grants g;
+
+-- Admin only (checked in C too): superuser, the extension owner or a member
+-- of orgcrypt_admin.
+CREATE FUNCTION @extschema@.grant_org(role pg_catalog.regrole, org text) RETURNS void
+    AS 'MODULE_PATHNAME', 'orgcrypt_grant_org' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.revoke_org(role pg_catalog.regrole, org text) RETURNS void
+    AS 'MODULE_PATHNAME', 'orgcrypt_revoke_org' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION @extschema@.revoke_public_access() RETURNS void
+    AS 'MODULE_PATHNAME', 'orgcrypt_revoke_public_access' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+REVOKE ALL ON @extschema@.grants FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.grant_org(pg_catalog.regrole, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.revoke_org(pg_catalog.regrole, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.revoke_public_access() FROM PUBLIC;
+
+-- Separation of duties: orgcrypt_admin manages keys and grants (and needs a
+-- grant, like any role, to encrypt or decrypt); orgcrypt_auditor reads.
+GRANT EXECUTE ON FUNCTION @extschema@.create_org_key(text), @extschema@.rotate_org_dek(text),
+    @extschema@.destroy_org_keys(text), @extschema@.cache_flush(), @extschema@.rewrap_batch(integer),
+    @extschema@.health(), @extschema@.provider_stats_fn(),
+    @extschema@.grant_org(pg_catalog.regrole, text), @extschema@.revoke_org(pg_catalog.regrole, text),
+    @extschema@.revoke_public_access()
+    TO orgcrypt_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.rewrap_org_keys(integer, bigint) TO orgcrypt_admin;
+GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.health(), @extschema@.provider_stats_fn() TO orgcrypt_auditor;
+GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_auditor;
