@@ -1,4 +1,5 @@
 // SQL-callable functions: read arguments, call core, build the result.
+#include "pg/acl.hpp"
 #include "pg/args.hpp"
 #include "pg/guard.hpp"
 #include "pg/keyops.hpp"
@@ -37,6 +38,10 @@ PG_FUNCTION_INFO_V1(orgcrypt_destroy_org_keys);
 PG_FUNCTION_INFO_V1(orgcrypt_cache_flush);
 PG_FUNCTION_INFO_V1(orgcrypt_cache_stats);
 PG_FUNCTION_INFO_V1(orgcrypt_key_table_changed);
+PG_FUNCTION_INFO_V1(orgcrypt_grant_org);
+PG_FUNCTION_INFO_V1(orgcrypt_revoke_org);
+PG_FUNCTION_INFO_V1(orgcrypt_revoke_public_access);
+PG_FUNCTION_INFO_V1(orgcrypt_grants_changed);
 }
 
 namespace {
@@ -75,6 +80,7 @@ bytea* open_value(const OrgName& org, bytea* env, const Context& ctx, Kind* kind
 bytea* open_args(FunctionCallInfo fcinfo, OrgName* org, Context* ctx, Kind* kind) {
   begin_call();
   *org = read_org(PG_GETARG_DATUM(0));
+  check_org_access(*org);  // before anything about the org is looked up
   bytea* env = PG_GETARG_BYTEA_PP(1);
   *ctx = read_context(fcinfo, 2);
   return open_value(*org, env, *ctx, kind);
@@ -91,6 +97,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_text(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
   begin_call();
   OrgName org = read_org(PG_GETARG_DATUM(0));
+  check_org_access(org);  // before anything about the org is looked up (auto-create included)
   text* pt = PG_GETARG_TEXT_PP(1);
   Context ctx = read_context(fcinfo, 2);
   ByteView u = to_utf8(VARDATA_ANY(pt), (int)VARSIZE_ANY_EXHDR(pt), "plaintext");
@@ -103,6 +110,7 @@ extern "C" PGDLLEXPORT Datum orgcrypt_encrypt_bytea(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
   begin_call();
   OrgName org = read_org(PG_GETARG_DATUM(0));
+  check_org_access(org);
   bytea* pt = PG_GETARG_BYTEA_PP(1);
   Context ctx = read_context(fcinfo, 2);
   bytea* out = seal_value(org, Kind::Bytea, ByteView(VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt)), ctx);
@@ -169,23 +177,28 @@ extern "C" PGDLLEXPORT Datum orgcrypt_reencrypt(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_create_org_key(PG_FUNCTION_ARGS) {
   begin_call();
+  check_admin("orgcrypt.create_org_key()");
   OrgName org = read_org(PG_GETARG_DATUM(0));
   PG_RETURN_INT32(key_op(org, KeyOp::Create));
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_rotate_org_dek(PG_FUNCTION_ARGS) {
   begin_call();
+  check_admin("orgcrypt.rotate_org_dek()");
   OrgName org = read_org(PG_GETARG_DATUM(0));
   PG_RETURN_INT32(key_op(org, KeyOp::Rotate));
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_destroy_org_keys(PG_FUNCTION_ARGS) {
   begin_call();
+  check_admin("orgcrypt.destroy_org_keys()");
   OrgName org = read_org(PG_GETARG_DATUM(0));
   PG_RETURN_INT32(key_op(org, KeyOp::Destroy));
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_cache_flush(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.cache_flush()");
   ORGCRYPT_CXX(backend().ring.clear());
   shared_flush();
   PG_RETURN_VOID();
@@ -214,12 +227,15 @@ extern "C" PGDLLEXPORT Datum orgcrypt_cache_stats(PG_FUNCTION_ARGS) {
     s.provider_calls = (int64)g_counters.provider_calls;
     s.waits = 0;
     s.locked = 0;
+    s.denials = (int64)g_counters.denials;
   }
-  Datum values[10] = {CStringGetTextDatum(mode),       Int64GetDatum(s.capacity), Int64GetDatum(s.entries),
+  Datum values[11] = {CStringGetTextDatum(mode),       Int64GetDatum(s.capacity), Int64GetDatum(s.entries),
                       Int64GetDatum(s.hits),           Int64GetDatum(s.misses),   Int64GetDatum(s.provider_calls),
                       Int64GetDatum(s.waits),          Int64GetDatum(s.evictions), Int64GetDatum(s.expirations),
-                      Int64GetDatum(s.locked)};
-  bool nulls[10] = {};
+                      Int64GetDatum(s.locked),         Int64GetDatum(s.denials)};
+  bool nulls[11] = {};
+  // 1.0-1.2 declare 10 columns, 1.3 adds denials.
+  if (td->natts != 10 && td->natts != 11) internal_error("cache_stats_fn() must return 10 or 11 columns");
   PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
 }
 
@@ -227,5 +243,41 @@ extern "C" PGDLLEXPORT Datum orgcrypt_key_table_changed(PG_FUNCTION_ARGS) {
   if (!CALLED_AS_TRIGGER(fcinfo)) internal_error("orgcrypt.key_table_changed() must be called as a trigger");
   TriggerData* td = (TriggerData*)fcinfo->context;
   key_table_changed(RelationGetRelid(td->tg_relation));
+  return PointerGetDatum(nullptr);
+}
+
+// ---------------------------------------------------------------- grants (1.3)
+
+extern "C" PGDLLEXPORT Datum orgcrypt_grant_org(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.grant_org()");
+  Oid role = PG_GETARG_OID(0);
+  OrgName org = read_org(PG_GETARG_DATUM(1));
+  acl_grant(role, org);
+  PG_RETURN_VOID();
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_revoke_org(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.revoke_org()");
+  Oid role = PG_GETARG_OID(0);
+  OrgName org = read_org(PG_GETARG_DATUM(1));
+  acl_revoke(role, org);
+  PG_RETURN_VOID();
+}
+
+extern "C" PGDLLEXPORT Datum orgcrypt_revoke_public_access(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.revoke_public_access()");
+  acl_revoke_public();
+  PG_RETURN_VOID();
+}
+
+// The grants table's triggers: one relcache invalidation, sent at commit;
+// every backend drops its cached decisions before its next statement.
+extern "C" PGDLLEXPORT Datum orgcrypt_grants_changed(PG_FUNCTION_ARGS) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) internal_error("orgcrypt.grants_changed() must be called as a trigger");
+  TriggerData* td = (TriggerData*)fcinfo->context;
+  CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
   return PointerGetDatum(nullptr);
 }

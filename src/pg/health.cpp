@@ -1,5 +1,6 @@
 // orgcrypt.health() and orgcrypt.rewrap_batch(): operations on the KEKs
 // themselves (the procedure rewrap_org_keys loops over rewrap_batch).
+#include "pg/acl.hpp"
 #include "pg/guard.hpp"
 #include "pg/keyops.hpp"
 #include "pg/keytable.hpp"
@@ -84,6 +85,7 @@ static ReturnSetInfo* materialize(FunctionCallInfo fcinfo) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_health(PG_FUNCTION_ARGS) {
   begin_call();
+  check_admin("orgcrypt.health()", true);
   ReturnSetInfo* rsinfo = materialize(fcinfo);
   // The configured master key first, then every KEK that wraps live DEKs.
   char** uris = nullptr;
@@ -108,10 +110,13 @@ extern "C" PGDLLEXPORT Datum orgcrypt_health(PG_FUNCTION_ARGS) {
 
 extern "C" PGDLLEXPORT Datum orgcrypt_rewrap_batch(PG_FUNCTION_ARGS) {
   begin_call();
+  check_admin("orgcrypt.rewrap_batch()");
   PG_RETURN_INT32(rewrap_batch(PG_GETARG_INT32(0)));
 }
 
 extern "C" PGDLLEXPORT Datum orgcrypt_provider_stats(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.provider_stats", true);
   ReturnSetInfo* rsinfo = materialize(fcinfo);
   ProviderStatsTable* copy = (ProviderStatsTable*)palloc(sizeof(ProviderStatsTable));
   const ProviderStatsTable* t = provider_stats_snapshot(copy);

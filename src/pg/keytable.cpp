@@ -34,7 +34,8 @@ void become_owner() {
 // The statements, prepared once per backend (SPI_keepplan). They name the
 // table by its qualified name: if the extension is dropped and created
 // again, the plan cache re-plans them against the new table.
-enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kForeign, kRewrap, kUris, kNumPlans };
+enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kForeign, kRewrap, kUris,
+            kPublicRule, kGranted, kGrant, kRevoke, kRevokePublic, kNumPlans };
 struct PlanDef {
   const char* sql;
   int nargs;
@@ -65,6 +66,20 @@ const PlanDef kPlans[kNumPlans] = {
      5, {TEXTOID, INT4OID, BYTEAOID, TEXTOID, BYTEAOID}},
     {"SELECT DISTINCT kek_uri FROM orgcrypt.org_dek WHERE state OPERATOR(pg_catalog.<>) 'destroyed' ORDER BY 1",
      0, {}},
+    // The grants (1.3). pg_has_role(oid, oid, 'USAGE') is "has the privileges
+    // of" (membership honoured, NOINHERIT respected); a dropped grantee's
+    // oid matches no role.
+    {"SELECT EXISTS (SELECT FROM orgcrypt.org_grants WHERE grantee IS NULL)", 0, {}},
+    {"SELECT EXISTS (SELECT FROM orgcrypt.org_grants g WHERE g.org OPERATOR(pg_catalog.=) $2 "
+     "AND pg_catalog.pg_has_role($1, g.grantee::pg_catalog.oid, 'USAGE'))",
+     2, {OIDOID, TEXTOID}},
+    {"INSERT INTO orgcrypt.org_grants (grantee, org, granted_by) "
+     "VALUES ($1::pg_catalog.regrole, $2, $3::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+     3, {OIDOID, TEXTOID, OIDOID}},
+    {"DELETE FROM orgcrypt.org_grants WHERE grantee OPERATOR(pg_catalog.=) $1::pg_catalog.regrole "
+     "AND org OPERATOR(pg_catalog.=) $2",
+     2, {OIDOID, TEXTOID}},
+    {"DELETE FROM orgcrypt.org_grants WHERE grantee IS NULL", 0, {}},
 };
 SPIPlanPtr s_plans[kNumPlans];
 
@@ -252,6 +267,43 @@ int kt_kek_uris(char*** uris, MemoryContext mcxt) {
   *uris = out;
   return n;
 }
+
+namespace {
+bool read_bool(Plan p, Datum* values) {
+  kt_open();
+  run(p, values, !IsInParallelMode(), true, SPI_OK_SELECT);
+  bool isnull = true;
+  bool r = SPI_processed == 1 && DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  r = r && !isnull;
+  kt_close();
+  return r;
+}
+int write_grants(Plan p, Datum* values, int expect) {
+  kt_open();
+  int n = run(p, values, false, false, expect);
+  kt_close();
+  return n;
+}
+}  // namespace
+
+bool kt_public_rule() { return read_bool(kPublicRule, nullptr); }
+
+bool kt_org_granted(Oid role, text* org) {
+  Datum values[2] = {ObjectIdGetDatum(role), PointerGetDatum(org)};
+  return read_bool(kGranted, values);
+}
+
+bool kt_grant(Oid role, text* org, Oid by) {
+  Datum values[3] = {ObjectIdGetDatum(role), PointerGetDatum(org), ObjectIdGetDatum(by)};
+  return write_grants(kGrant, values, SPI_OK_INSERT) == 1;
+}
+
+int kt_revoke(Oid role, text* org) {
+  Datum values[2] = {ObjectIdGetDatum(role), PointerGetDatum(org)};
+  return write_grants(kRevoke, values, SPI_OK_DELETE);
+}
+
+int kt_revoke_public() { return write_grants(kRevokePublic, nullptr, SPI_OK_DELETE); }
 
 DekRow to_core_row(const PgRow& r) {
   PgRowSet one;

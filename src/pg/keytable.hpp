@@ -64,6 +64,18 @@ void kt_rewrap(text* org, int32 version, const Bytes& wrapped, const char* uri, 
 // The KEK URIs that wrap live DEKs, sorted (into context mcxt).
 int kt_kek_uris(char*** uris, MemoryContext mcxt);
 
+// The grants table orgcrypt.org_grants (1.3), each in its own SPI session
+// as the key table's owner; reads use a fresh snapshot outside parallel mode.
+// Is the PUBLIC rule (grantee NULL) there?
+bool kt_public_rule();
+// Is the org granted to a role whose privileges `role` has?
+bool kt_org_granted(Oid role, text* org);
+// grant_org: false if the grant was already there. revoke_org and
+// revoke_public_access: the number of rows removed.
+bool kt_grant(Oid role, text* org, Oid by);
+int kt_revoke(Oid role, text* org);
+int kt_revoke_public();
+
 std::vector<DekRow> to_core(const PgRowSet& rs);
 DekRow to_core_row(const PgRow& r);
 

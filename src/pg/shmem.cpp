@@ -37,7 +37,7 @@ namespace orgcrypt::pg {
 
 int guc_cache_size = 1000;
 int guc_cache_ttl = 300;
-LocalCounters g_counters = {0, 0, 0, 0, 0};
+LocalCounters g_counters = {0, 0, 0, 0, 0, 0};
 
 namespace {
 
@@ -47,7 +47,7 @@ constexpr int64 kFailHoldUs = 1000000;  // waiters see the leader's error for 1 
 struct SharedState {
   LWLock* lock;
   ConditionVariable cv;
-  pg_atomic_uint64 hits, misses, provider_calls, waits, expirations;
+  pg_atomic_uint64 hits, misses, provider_calls, waits, expirations, denials;
   pg_atomic_uint64 flush_gen;
   pg_atomic_uint32 gens_untrusted;
   int64 locked_bytes;
@@ -121,6 +121,7 @@ void shmem_startup() {
     pg_atomic_init_u64(&st->provider_calls, 0);
     pg_atomic_init_u64(&st->waits, 0);
     pg_atomic_init_u64(&st->expirations, 0);
+    pg_atomic_init_u64(&st->denials, 0);
     pg_atomic_init_u64(&st->flush_gen, 1);
     pg_atomic_init_u32(&st->gens_untrusted, 0);
     st->pstats.clear();
@@ -236,7 +237,8 @@ void fold_counters() {
   if (c.provider_calls) pg_atomic_fetch_add_u64(&s_state->provider_calls, c.provider_calls);
   if (c.waits) pg_atomic_fetch_add_u64(&s_state->waits, c.waits);
   if (c.expirations) pg_atomic_fetch_add_u64(&s_state->expirations, c.expirations);
-  g_counters = LocalCounters{0, 0, 0, 0, 0};
+  if (c.denials) pg_atomic_fetch_add_u64(&s_state->denials, c.denials);
+  g_counters = LocalCounters{0, 0, 0, 0, 0, 0};
 }
 
 AesGcm* shared_get_key(const ByteView& org_db, const ByteView& org_utf8, DekSlot& slot, uint64 read_gen,
@@ -422,6 +424,7 @@ void shared_stats(SharedStats* out) {
   out->waits = (int64)pg_atomic_read_u64(&s_state->waits);
   out->expirations += (int64)pg_atomic_read_u64(&s_state->expirations);  // + backend-level expiries
   out->locked = s_state->locked_bytes;
+  out->denials = (int64)pg_atomic_read_u64(&s_state->denials);
 }
 
 }  // namespace orgcrypt::pg

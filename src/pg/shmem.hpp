@@ -19,6 +19,7 @@ bool shared_mode();
 // Backend-local counters, folded into shared memory at each transaction end.
 struct LocalCounters {
   uint64 hits, misses, provider_calls, waits, expirations;
+  uint64 denials;  // calls refused by the permission checks (1.3)
 };
 extern LocalCounters g_counters;
 void fold_counters();  // (provider statistics too)
@@ -65,7 +66,7 @@ bool shared_flush_pending();
 void shared_abandon_flights();
 
 struct SharedStats {
-  int64 capacity, entries, hits, misses, provider_calls, waits, evictions, expirations, locked;
+  int64 capacity, entries, hits, misses, provider_calls, waits, evictions, expirations, locked, denials;
 };
 void shared_stats(SharedStats* out);
 

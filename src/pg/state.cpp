@@ -1,5 +1,6 @@
 #include "pg/state.hpp"
 
+#include "pg/acl.hpp"
 #include "pg/guard.hpp"
 #include "pg/keyops.hpp"
 #include "pg/shmem.hpp"
@@ -60,6 +61,11 @@ static void relcache_cb(Datum, Oid relid) {
     g_epoch = g_epoch + 1;
     s_recheck_keytab = true;
   }
+  acl_relcache(relid);
+  // Extension SQL older than 1.3 (no grants table): look again at the next
+  // statement, so that an ALTER EXTENSION UPDATE committed by another session
+  // turns the checks on (key state is not invalidated by this).
+  if (!OidIsValid(acl_grants_table()) && OidIsValid(s_keytab)) s_recheck_keytab = true;
 }
 
 static void wipe_ring() {
@@ -113,6 +119,7 @@ void register_callbacks() {
   CacheRegisterRelcacheCallback(relcache_cb, (Datum)0);
   RegisterXactCallback(xact_cb, nullptr);
   RegisterSubXactCallback(subxact_cb, nullptr);
+  acl_register_callbacks();
 }
 
 static void resolve_key_table() {
@@ -127,6 +134,8 @@ static void resolve_key_table() {
   s_keytab_owner = ((Form_pg_class)GETSTRUCT(tup))->relowner;
   ReleaseSysCache(tup);
   s_keytab = rel;
+  // The grants table (1.3); missing with older extension SQL.
+  acl_set_grants_table(get_relname_relid("org_grants", nsp));
   if (s_ring_keytab != rel) {
     // Another key table (extension dropped and created again): nothing cached
     // may be used with it.
