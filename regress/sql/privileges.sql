@@ -1,7 +1,8 @@
 -- An ordinary role (not superuser, not owner) encrypts and decrypts, but can
--- neither read the key table nor manage keys.
+-- neither read the key table nor manage keys. (It may use every org as a
+-- member of orgcrypt_all_orgs: per-org grants are the grants test.)
 \i regress/sql/err_helper.psql
-CREATE ROLE orgcrypt_regress_app LOGIN;
+CREATE ROLE orgcrypt_regress_app LOGIN IN ROLE orgcrypt_all_orgs;
 GRANT ALL ON FUNCTION pg_temp.err(text) TO orgcrypt_regress_app;
 CREATE TABLE app_data (org text, v orgcrypt.ciphertext);
 GRANT ALL ON app_data TO orgcrypt_regress_app;
