@@ -240,7 +240,8 @@ CREATE FUNCTION @extschema@.cache_flush() RETURNS void
 -- Counters: hits = lookups served by any cache level; misses = lookups that
 -- read the key table; provider_calls = wrap + unwrap calls; locked_memory =
 -- bytes of the shared key region locked in RAM (0: mlock not permitted);
--- denials = calls refused because the role may not use the organization.
+-- denials = calls refused by the permission checks (an organization the role
+-- may not use, an admin function it may not call).
 CREATE FUNCTION @extschema@.cache_stats_fn(
     OUT mode text, OUT capacity bigint, OUT entries bigint, OUT hits bigint,
     OUT misses bigint, OUT provider_calls bigint, OUT single_flight_waits bigint,
