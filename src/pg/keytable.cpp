@@ -76,7 +76,7 @@ const PlanDef kPlans[kNumPlans] = {
     {"INSERT INTO orgcrypt.org_grants (grantee, org, granted_by) "
      "VALUES ($1::pg_catalog.regrole, $2, $3::pg_catalog.regrole) ON CONFLICT DO NOTHING",
      3, {OIDOID, TEXTOID, OIDOID}},
-    {"DELETE FROM orgcrypt.org_grants WHERE grantee OPERATOR(pg_catalog.=) $1::pg_catalog.regrole "
+    {"DELETE FROM orgcrypt.org_grants WHERE grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
      "AND org OPERATOR(pg_catalog.=) $2",
      2, {OIDOID, TEXTOID}},
     {"DELETE FROM orgcrypt.org_grants WHERE grantee IS NULL", 0, {}},
