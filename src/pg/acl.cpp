@@ -161,7 +161,7 @@ void check_admin(const char* fn, bool auditor_ok) {
   g_counters.denials++;
   ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                   errmsg("orgcrypt: permission denied for %s for role \"%s\"", fn, GetUserNameFromId(role, false)),
-                  errhint(auditor_ok ? "It needs a superuser, the extension owner, or a member of orgcrypt_admin or "
+                  errhint("%s", auditor_ok ? "It needs a superuser, the extension owner, or a member of orgcrypt_admin or "
                                        "orgcrypt_auditor."
                                      : "It needs a superuser, the extension owner, or a member of orgcrypt_admin."),
                   errhidestmt(true)));
