@@ -178,9 +178,11 @@ GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_s
 INSERT INTO @extschema@.org_grants (grantee, org, granted_by)
     SELECT NULL, NULL, r.oid::pg_catalog.regrole FROM pg_catalog.pg_roles r
      WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
+-- A WARNING, not a NOTICE: PostgreSQL runs extension scripts with
+-- client_min_messages raised to WARNING, so a NOTICE would never be seen.
 DO $orgcrypt_public_rule$
 BEGIN
-    RAISE NOTICE USING
+    RAISE WARNING USING
         MESSAGE = 'orgcrypt 1.3: every role may still use every organization (the PUBLIC rule in orgcrypt.grants)',
         HINT = 'Grant the application roles their organizations (orgcrypt.grant_org(role, org), or GRANT orgcrypt_all_orgs TO role), then run SELECT orgcrypt.revoke_public_access().';
 END

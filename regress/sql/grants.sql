@@ -49,9 +49,13 @@ SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('g-never', '\x00'::bytea, 
 SELECT pg_temp.err($q$SELECT orgcrypt.decrypt_for_org_bytea('g-gone', v) FROM g_vals WHERE org = 'g-a'$q$);
 SELECT pg_temp.err($q$SELECT orgcrypt.reencrypt_for_org('g-b', v) FROM g_vals WHERE org = 'g-b'$q$);
 SELECT count(DISTINCT replace(e, o, 'X')) AS distinct_messages, min(replace(e, o, 'X')) AS message
-  FROM (SELECT o, pg_temp.err(format('SELECT orgcrypt.%s(%L, v) FROM g_vals LIMIT 1', f, o)) AS e
+  FROM (SELECT o, pg_temp.err(format(f, o)) AS e
           FROM unnest(ARRAY['g-b', 'g-gone', 'g-never']) o,
-               unnest(ARRAY['decrypt_for_org', 'decrypt_for_org_bytea', 'reencrypt_for_org', 'encrypt_for_org']) f) s;
+               unnest(ARRAY['SELECT orgcrypt.decrypt_for_org(%L, v) FROM g_vals',
+                            'SELECT orgcrypt.decrypt_for_org_bytea(%L, v, ''ctx'') FROM g_vals',
+                            'SELECT orgcrypt.reencrypt_for_org(%L, v) FROM g_vals',
+                            'SELECT orgcrypt.encrypt_for_org(%L, ''x'')',
+                            'SELECT orgcrypt.encrypt_for_org(%L, ''\x00''::bytea, NULL)']) f) s;
 -- an org name still has to be valid (22023 says nothing about any org)
 SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('', 'x')$q$);
 RESET ROLE;

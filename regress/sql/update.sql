@@ -2,7 +2,7 @@
 -- 1.1: data written before still decrypts, key state (rotation, destroy)
 -- survives, and the objects equal a fresh install of the new version. From
 -- 1.3 on, the update keeps an ordinary application role working with the
--- PUBLIC rule (shown in orgcrypt.grants, announced by a NOTICE) until the DBA
+-- PUBLIC rule (shown in orgcrypt.grants, announced by a WARNING) until the DBA
 -- calls orgcrypt.revoke_public_access(). The cluster-wide roles are not
 -- extension members and are not compared.
 \i regress/sql/err_helper.psql
