@@ -8,7 +8,8 @@ fail=0
 need() { echo "$syms" | grep -qx "$1" || { echo "missing export: $1"; fail=1; }; }
 need Pg_magic_func
 need _PG_init
-for f in $(grep -o "'orgcrypt_[a-z_]*'" "$sql" | tr -d "'" | sort -u); do
+# (only the link symbols after 'MODULE_PATHNAME': role names are quoted too)
+for f in $(grep -o "'MODULE_PATHNAME', *'orgcrypt_[a-z_]*'" "$sql" | grep -o "'orgcrypt_[a-z_]*'" | tr -d "'" | sort -u); do
   need "$f"; need "pg_finfo_$f"
 done
 n=$(echo "$syms" | grep -c '^pg_finfo_' || true)
