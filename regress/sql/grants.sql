@@ -66,6 +66,30 @@ SELECT orgcrypt.decrypt_for_org(org, v) FROM g_vals WHERE org = 'g-a';
 SELECT pg_temp.err($q$SELECT orgcrypt.decrypt_for_org(org, v) FROM g_vals WHERE org = 'g-b'$q$);
 RESET ROLE;
 
+-- parallel workers check too (they start with empty caches and read the
+-- grants as the extension owner, with the query's snapshot)
+CREATE TABLE g_par (id int, org text, v orgcrypt.ciphertext);
+INSERT INTO g_par SELECT g, 'g-a', orgcrypt.encrypt_for_org('g-a', 'value ' || g) FROM generate_series(1, 10000) g;
+ANALYZE g_par;
+GRANT SELECT ON g_par TO PUBLIC;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET ROLE orgcrypt_regress_g_member;
+SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = 'value ' || id) AS decrypted_in_parallel FROM g_par;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org_bytea(org, v) IS NOT NULL) FROM g_par;
+RESET ROLE;
+SET ROLE orgcrypt_regress_g_none;
+SELECT pg_temp.err($q$SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) IS NOT NULL) FROM g_par$q$);
+RESET ROLE;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE g_par;
+
 -- no auto-create without the right to use the org; with it, as before
 SET ROLE orgcrypt_regress_g_none;
 SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('g-new1', 'x')$q$);
