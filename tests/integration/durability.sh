@@ -88,6 +88,32 @@ SQL
 oc_expect_match "standby session reads org3 before the rotation" "^before:value 3$" "$(echo "$RES" | grep '^before:')"
 oc_expect_match "standby session sees the replayed rotation at its next statement" "^rotated:2:sealed with v2$" "$(echo "$RES" | grep '^rotated:')"
 oc_expect_match "standby session sees the replayed destroy at its next statement" "keys of organization \"org3\" were destroyed" "$RES"
+
+# Grants on the standby (1.3): a role granted org1 decrypts org1 there (the
+# grants are read read-only, as the extension owner) and is refused org2; a
+# revoke replayed from the primary applies at the standby session's next
+# statement.
+oc_psql -d postgres >/dev/null <<'SQL'
+CREATE ROLE dur_app;
+GRANT SELECT ON vals TO dur_app;
+SELECT orgcrypt.grant_org('dur_app', 'org1');
+CREATE TABLE grant_marker ();
+SQL
+RES=$(oc_run "$OC_PGBIN/psql" -X -At -h "$SDIR" -p "$S_PORT" -U postgres -d postgres 2>&1 <<SQL
+DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN to_regclass('grant_marker') IS NOT NULL; PERFORM pg_sleep(0.05); END LOOP; END \$\$;
+SET ROLE dur_app;
+SELECT 'granted:' || count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) IS NOT NULL) || '/' || count(*) FROM vals WHERE org = 'org1';
+SELECT 'other:' || count(*) FROM vals WHERE org = 'org2' AND orgcrypt.decrypt_for_org(org, v) IS NOT NULL;
+\\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.revoke_org('dur_app', 'org1'); CREATE TABLE revoke_marker ();" >/dev/null
+DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN to_regclass('revoke_marker') IS NOT NULL; PERFORM pg_sleep(0.05); END LOOP; END \$\$;
+SELECT 'revoked:' || count(*) FROM vals WHERE org = 'org1' AND orgcrypt.decrypt_for_org(org, v) IS NOT NULL;
+SQL
+)
+oc_expect "a granted role decrypts its org on the standby" "granted:150/150" "$(echo "$RES" | grep '^granted:')"
+oc_expect_match "and is refused another org there (42501)" 'permission denied to use organization "org2" for role "dur_app"' "$RES"
+oc_expect_match "a revoke replayed on the standby applies at the session's next statement" \
+  'permission denied to use organization "org1" for role "dur_app"' "$RES"
+oc_expect "nothing decrypted after the revoke" "" "$(echo "$RES" | grep '^revoked:')"
 oc_run "$OC_PGBIN/pg_ctl" -D "$SDIR/data" -m fast -w stop >/dev/null
 
 # A replaced key file is reported as replaced (fingerprint), not as tampering.
