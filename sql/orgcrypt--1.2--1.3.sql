@@ -98,6 +98,11 @@ BEGIN
     FOREACH r IN ARRAY ARRAY['orgcrypt_admin', 'orgcrypt_auditor', 'orgcrypt_all_orgs'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r AND (rolcanlogin OR rolsuper)) THEN
+            -- Made by someone else before orgcrypt: its members get its rights.
+            RAISE WARNING USING
+                MESSAGE = pg_catalog.format('role %I already exists and can log in or is a superuser', r),
+                HINT = pg_catalog.format('orgcrypt uses %I as a NOLOGIN group role: ALTER ROLE %I NOLOGIN NOSUPERUSER, and check its members.', r, r);
         END IF;
     END LOOP;
 END

@@ -207,3 +207,13 @@ DELETE FROM orgcrypt.org_dek WHERE org LIKE 'g-%';
 DROP TABLE g_vals;
 DROP ROLE orgcrypt_regress_g_member, orgcrypt_regress_g_app1, orgcrypt_regress_g_app2, orgcrypt_regress_g_none,
           orgcrypt_regress_g_all, orgcrypt_regress_g_admin, orgcrypt_regress_g_auditor;
+
+-- a pre-existing orgcrypt role that can log in is reported, not changed
+ALTER ROLE orgcrypt_auditor LOGIN;
+CREATE DATABASE orgcrypt_regress_g_roles TEMPLATE template0;
+\c orgcrypt_regress_g_roles
+CREATE EXTENSION orgcrypt;
+SELECT rolcanlogin FROM pg_roles WHERE rolname = 'orgcrypt_auditor';
+\c regression
+DROP DATABASE orgcrypt_regress_g_roles;
+ALTER ROLE orgcrypt_auditor NOLOGIN;
