@@ -175,6 +175,12 @@ GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_s
 GRANT EXECUTE ON FUNCTION @extschema@.health(), @extschema@.provider_stats_fn() TO orgcrypt_auditor;
 GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_auditor;
 
+-- ---------------------------------------------------------------- per-org master keys (1.3)
+-- (set_org_master_key: the objects of item 5 go below this line)
+
+-- ---------------------------------------------------------------- audit (1.3)
+-- (audit_log: the objects of item 6 go below this line)
+
 -- ---------------------------------------------------------------- keeping today's behaviour (update only)
 -- Before 1.3 every role could use every organization. The update keeps that
 -- with one explicit rule, visible in orgcrypt.grants as role PUBLIC, org NULL

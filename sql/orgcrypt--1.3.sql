@@ -409,3 +409,9 @@ GRANT EXECUTE ON PROCEDURE @extschema@.rewrap_org_keys(integer, bigint) TO orgcr
 GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.health(), @extschema@.provider_stats_fn() TO orgcrypt_auditor;
 GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_auditor;
+
+-- ---------------------------------------------------------------- per-org master keys (1.3)
+-- (set_org_master_key: the objects of item 5 go below this line)
+
+-- ---------------------------------------------------------------- audit (1.3)
+-- (audit_log: the objects of item 6 go below this line)
