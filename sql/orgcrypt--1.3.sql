@@ -415,3 +415,31 @@ GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_s
 
 -- ---------------------------------------------------------------- audit (1.3)
 -- (audit_log: the objects of item 6 go below this line)
+-- One row per key-management change, written by the C code (as the table's
+-- owner) in the transaction of the change: a rolled-back change leaves no
+-- row. Events: create (detail 'automatic' for a first encryption's key),
+-- rotate (version: the new one), destroy (detail: how many versions),
+-- rewrap (one row per DEK: its org and version, detail: from which KEK URI to
+-- which), grant and revoke (detail: the grantee), revoke_public_access,
+-- set_org_master_key. role is current_user's name at the time (a name
+-- survives DROP ROLE); client_addr is NULL for a Unix socket. Never key
+-- material. Denials (an org a role may not use, an admin function it may not
+-- call) are not rows: their ERROR rolls the transaction back, and a decrypt
+-- never writes; they go to the server log as lines starting
+-- 'orgcrypt audit: '. orgcrypt_admin and orgcrypt_auditor read it; nobody
+-- but the owner (and superusers) may change or delete rows.
+CREATE TABLE @extschema@.audit_log (
+    at               timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    event            text NOT NULL,
+    org              text COLLATE "C",
+    version          integer,
+    role             text NOT NULL,
+    detail           text,
+    application_name text,
+    client_addr      inet,
+    backend_pid      integer NOT NULL
+);
+CREATE INDEX audit_log_at ON @extschema@.audit_log (at);
+REVOKE ALL ON TABLE @extschema@.audit_log FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.audit_log TO orgcrypt_admin, orgcrypt_auditor;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');

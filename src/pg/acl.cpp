@@ -1,5 +1,6 @@
 #include "pg/acl.hpp"
 
+#include "pg/audit.hpp"
 #include "pg/guard.hpp"
 #include "pg/keytable.hpp"
 #include "pg/shmem.hpp"
@@ -123,10 +124,14 @@ void fast_set(Oid role, bool all, const OrgName& org) {
 
 [[noreturn]] void deny_org(const OrgName& org, Oid role) {
   g_counters.denials++;
-  // The same error, whatever the org's state: nothing about it was looked up.
+  char* name = text_to_cstring(org.db);
+  // First the server log (even if the caller catches the error), then the
+  // error. The same error, whatever the org's state: nothing about it was
+  // looked up.
+  audit_log_denial(psprintf("use of organization %s", audit_quote(name, strlen(name))), role);
   ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                   errmsg("orgcrypt: permission denied to use organization \"%s\" for role \"%s\"",
-                         text_to_cstring(org.db), GetUserNameFromId(role, false)),
+                         name, GetUserNameFromId(role, false)),
                   errhint("An orgcrypt administrator can allow it with orgcrypt.grant_org(role, org), "
                           "or with GRANT orgcrypt_all_orgs TO role."),
                   errhidestmt(true)));
@@ -159,6 +164,8 @@ void check_admin(const char* fn, bool auditor_ok) {
   if (superuser_arg(role) || role == key_table_owner() || has_privs_of(role, "orgcrypt_admin")) return;
   if (auditor_ok && has_privs_of(role, "orgcrypt_auditor")) return;
   g_counters.denials++;
+  // In the server log only: the ERROR rolls back any audit_log row.
+  audit_log_denial(fn, role);
   ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                   errmsg("orgcrypt: permission denied for %s for role \"%s\"", fn, GetUserNameFromId(role, false)),
                   errhint("%s", auditor_ok ? "It needs a superuser, the extension owner, or a member of orgcrypt_admin or "
@@ -195,19 +202,24 @@ void check_role(Oid role) {
 
 void acl_grant(Oid role, const OrgName& org) {
   check_role(role);
-  (void)kt_grant(role, org.db, GetUserId());
+  bool added = kt_grant(role, org.db, GetUserId());
   s_stale = true;  // our own change, from this statement on
+  const char* grantee = GetUserNameFromId(role, false);
+  audit_event("grant", org.db, 0, added ? grantee : psprintf("%s (already granted)", grantee));
 }
 
 void acl_revoke(Oid role, const OrgName& org) {
   check_role(role);
-  (void)kt_revoke(role, org.db);
+  int n = kt_revoke(role, org.db);
   s_stale = true;
+  const char* grantee = GetUserNameFromId(role, false);
+  audit_event("revoke", org.db, 0, n > 0 ? grantee : psprintf("%s (no such grant)", grantee));
 }
 
 void acl_revoke_public() {
-  (void)kt_revoke_public();
+  int n = kt_revoke_public();
   s_stale = true;
+  audit_event("revoke_public_access", nullptr, 0, n > 0 ? nullptr : "there was no PUBLIC rule");
 }
 
 }  // namespace orgcrypt::pg

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "pg/audit.hpp"
 #include "pg/guard.hpp"
 #include "pg/keystore.hpp"
 #include "pg/keytable.hpp"
@@ -215,6 +216,15 @@ int32 key_op(const OrgName& org, KeyOp op) {
     case KeyOp::Destroy: result = destroy(org); break;
   }
   kt_close();
+  // The audit row, in this transaction (after kt_close: as current_user).
+  switch (op) {
+    case KeyOp::AutoCreate:
+      if (result > 0) audit_event("create", org.db, result, "automatic");
+      break;
+    case KeyOp::Create: audit_event("create", org.db, result, nullptr); break;
+    case KeyOp::Rotate: audit_event("rotate", org.db, result, nullptr); break;
+    case KeyOp::Destroy: audit_event("destroy", org.db, 0, psprintf("versions destroyed: %d", result)); break;
+  }
   return result;
 }
 
@@ -233,6 +243,7 @@ int32 rewrap_batch(int32 batch_size) {
   });
   g_counters.provider_calls++;
   MemoryContext mcxt = CurrentMemoryContext;
+  Oid caller = GetUserId();  // for the audit rows (written inside the session)
   kt_open();
   ForeignRow* rows = nullptr;
   char* target = pstrdup(backend().kek_uri_out.c_str());
@@ -250,6 +261,10 @@ int32 rewrap_batch(int32 batch_size) {
     s_in_key_op = true;
     kt_rewrap(rows[i].org, rows[i].row.version, backend().wrapped_out, backend().kek_uri_out.c_str(), backend().fp_out);
     s_in_key_op = false;
+    // One row per DEK: which org's version moved from which KEK to which
+    // (URIs name keys, they hold no secret).
+    audit_event_as(caller, "rewrap", rows[i].org, rows[i].row.version,
+                   psprintf("from %s to %s", rows[i].row.kek_uri, backend().kek_uri_out.c_str()));
     OrgName o;
     o.db = rows[i].org;
     o.bytes = ByteView(VARDATA_ANY(o.db), VARSIZE_ANY_EXHDR(o.db));
