@@ -327,6 +327,7 @@ void set_org_kek(const OrgName& org, const char* uri) {
                     errdetail("A file: key may unwrap existing data keys (to rewrap them) but not wrap new ones."),
                     errhint("Use an HSM or KMS key URI, or turn orgcrypt.allow_file_master_key on."),
                     errhidestmt(true)));
+  Oid by = GetUserId();  // (inside the session we run as the key table's owner)
   kt_open();
   PgRowSet rs;
   kt_read_in(org.db, &rs, CurrentMemoryContext);
@@ -339,7 +340,7 @@ void set_org_kek(const OrgName& org, const char* uri) {
     backend().kek_uri_out = std::move(w.kek_uri);
   });
   g_counters.provider_calls += 2;  // wrap + verifying unwrap
-  kt_set_org_kek(org.db, backend().kek_uri_out.c_str(), backend().fp_out, GetUserId());  // audit: set_org_master_key
+  kt_set_org_kek(org.db, backend().kek_uri_out.c_str(), backend().fp_out, by);  // audit: set_org_master_key
   kt_close();
 }
 
