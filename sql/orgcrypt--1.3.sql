@@ -412,6 +412,33 @@ GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_s
 
 -- ---------------------------------------------------------------- per-org master keys (1.3)
 -- (set_org_master_key: the objects of item 5 go below this line)
+-- An organization's own KEK: its new DEKs (create, first encryption, rotate)
+-- are wrapped by the KEK named here instead of orgcrypt.master_key, and
+-- rewrap_org_keys() moves its existing DEKs under it. kek_uri is the URI the
+-- provider resolved (KeyProvider::key_uri); kek_fp its fingerprint when it
+-- was set (a truncated HMAC, not key material): a key replaced at that URI
+-- is refused instead of silently wrapping new DEKs. No row: the master key.
+CREATE TABLE @extschema@.org_master_keys (
+    org     text COLLATE "C" PRIMARY KEY
+            CONSTRAINT org_master_keys_org_utf8_length
+            CHECK (pg_catalog.octet_length(pg_catalog.convert_to(org, 'UTF8')) BETWEEN 1 AND 255),
+    kek_uri text NOT NULL,
+    kek_fp  bytea NOT NULL,
+    set_by  pg_catalog.regrole NOT NULL,
+    set_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON TABLE @extschema@.org_master_keys FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.org_master_keys', '');
+
+-- Admin only (checked in C too). uri NULL removes the org's own KEK (its new
+-- DEKs go back to orgcrypt.master_key); org NULL is an error (22023). The URI
+-- must equal orgcrypt.master_key or match orgcrypt.allowed_key_uris, and is
+-- tried (one wrap and unwrap) before it is stored.
+CREATE FUNCTION @extschema@.set_org_master_key(org text, uri text) RETURNS void
+    AS 'MODULE_PATHNAME', 'orgcrypt_set_org_master_key' LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.set_org_master_key(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.set_org_master_key(text, text) TO orgcrypt_admin;
+GRANT SELECT ON @extschema@.org_master_keys TO orgcrypt_admin, orgcrypt_auditor;
 
 -- ---------------------------------------------------------------- audit (1.3)
 -- (audit_log: the objects of item 6 go below this line)

@@ -62,6 +62,47 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
   return out;
 }
 
+WrappedDek check_kek(const std::string& uri, const OpenProvider& open) {
+  static const char kLabel[] = "orgcrypt KEK check";
+  const ByteView label(kLabel, sizeof kLabel - 1);
+  SecretBytes dek(kKeyLen);
+  random_bytes(dek.data(), dek.size());
+  const Bytes aad = wrap_aad(label, 1);
+  WrappedDek out;
+  {
+    std::unique_ptr<KeyProvider> p = open(uri);
+    if (!p)
+      throw Error(sqlstate::kSystemError, "could not open the key provider \"" + uri + "\"",
+                  "The provider factory returned no provider.");
+    p->validate();
+    out.kek_fp = p->fingerprint();
+    out.wrapped = p->wrap(ByteView(dek), ByteView(aad));
+    out.kek_uri = p->key_uri();
+  }
+  DekRow row;
+  row.version = 1;
+  row.state = DekState::Active;
+  row.wrapped = out.wrapped;
+  row.kek_uri = out.kek_uri;
+  row.kek_fp = out.kek_fp;
+  auto fail = [&](const std::string& why) {
+    throw Error(sqlstate::kSystemError, "the key provider \"" + out.kek_uri + "\" did not return the test key it wrapped",
+                why, "Check that the key at this URI is stable and not being replaced, then retry.");
+  };
+  SecretBytes back;
+  try {
+    back = unwrap_row(label, row, open);
+  } catch (const Error& e) {
+    if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
+    std::string why = std::string("unwrapping it again failed: ") + e.what();
+    if (!e.hint().empty()) why += " (" + e.hint() + ")";
+    fail(why);
+  }
+  if (back != dek) fail("unwrapping it again gave different bytes.");
+  out.wrapped.clear();
+  return out;
+}
+
 NewDek create_wrapped_dek(const std::string& uri, ByteView org, std::uint32_t version, const OpenProvider& open) {
   NewDek out;
   out.dek.resize(kKeyLen);

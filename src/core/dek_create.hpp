@@ -33,6 +33,17 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org_utf8, std::uint32_
 WrappedDek rewrap_dek(const DekRow& row, ByteView org_utf8, const std::string& new_uri,
                       const OpenProvider& open = open_provider);
 
+// Checks a KEK before it is given to an organization
+// (set_org_master_key): opens the provider at uri, validates it, takes its
+// fingerprint and wraps a random test key under a fixed label (never a real
+// org's AAD), then unwraps it again exactly as a later reader would (a fresh
+// provider at the resolved key URI, fingerprint checked) and compares.
+// Returns the KEK's identity (kek_uri = KeyProvider::key_uri, kek_fp; no
+// wrapped key). Provider failures throw their own Error 58000; a test key that
+// does not come back throws Error 58000 "the key provider \"<uri>\" did not
+// return the test key it wrapped".
+WrappedDek check_kek(const std::string& uri, const OpenProvider& open = open_provider);
+
 struct NewDek {
   SecretBytes dek;  // 32 random bytes, wiped when freed
   std::string kek_uri;  // the URI of the KEK that wrapped it (key table column kek_uri)

@@ -127,8 +127,7 @@ std::string remote_trust_scope(const std::string& uri, std::size_t cut) {
   return out;
 }
 
-namespace {
-bool listed(const std::string& uri) {
+bool uri_listed(const std::string& uri) {
   if (!g_policy.master_key.empty() && uri == g_policy.master_key) return true;
   for (const auto& e : g_policy.allowed) {
     if (!e.empty() && e.back() == '*') {
@@ -139,7 +138,20 @@ bool listed(const std::string& uri) {
   }
   return false;
 }
+
+namespace {
+bool listed(const std::string& uri) { return uri_listed(uri); }
 }  // namespace
+
+void check_sql_key_uri(const std::string& uri) {
+  std::string why = check_uri_syntax(uri);
+  if (!why.empty()) throw Error(sqlstate::kInvalidParameter, "invalid key URI \"" + uri_for_message(uri) + "\"", why);
+  if (!uri_listed(uri))
+    throw Error(sqlstate::kSystemError, "key URI \"" + uri_for_message(uri) + "\" is not trusted by this server",
+                "A key URI passed to an SQL function must equal orgcrypt.master_key or match an entry of "
+                "orgcrypt.allowed_key_uris.",
+                "A superuser may add it to orgcrypt.allowed_key_uris (exact URI or a prefix ending in *).");
+}
 
 std::string uri_trust_problem(const std::string& uri) {
   const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));

@@ -121,6 +121,18 @@ std::string remote_trust_scope(const std::string& uri, std::size_t cut);
 // "" if the policy lets this URI be opened, else why not.
 std::string uri_trust_problem(const std::string& uri);
 
+// A key URI passed to an SQL function (orgcrypt.set_org_master_key) must be
+// listed, whatever its scheme: equal orgcrypt.master_key or match an entry
+// of orgcrypt.allowed_key_uris (an exact URI, or a prefix ending in '*').
+// Stricter than uri_trust_problem, which still applies whenever such a URI
+// is later read back from a table row and opened.
+bool uri_listed(const std::string& uri);
+// Checks a key URI given as an SQL argument before anything is opened:
+// Error 22023 "invalid key URI ..." for a malformed one, Error 58000 "key URI
+// ... is not trusted by this server" (hint: orgcrypt.allowed_key_uris) for one
+// that is not listed.
+void check_sql_key_uri(const std::string& uri);
+
 // Returns the scheme of a URI ("file" for "file:/x"), or "" if it has none.
 std::string uri_scheme(const std::string& uri);
 

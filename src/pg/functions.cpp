@@ -42,6 +42,7 @@ PG_FUNCTION_INFO_V1(orgcrypt_grant_org);
 PG_FUNCTION_INFO_V1(orgcrypt_revoke_org);
 PG_FUNCTION_INFO_V1(orgcrypt_revoke_public_access);
 PG_FUNCTION_INFO_V1(orgcrypt_grants_changed);
+PG_FUNCTION_INFO_V1(orgcrypt_set_org_master_key);
 }
 
 namespace {
@@ -280,4 +281,21 @@ extern "C" PGDLLEXPORT Datum orgcrypt_grants_changed(PG_FUNCTION_ARGS) {
   TriggerData* td = (TriggerData*)fcinfo->context;
   CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
   return PointerGetDatum(nullptr);
+}
+
+// ---------------------------------------------------------------- per-org master keys (1.3)
+
+// set_org_master_key(org, uri): not STRICT, since a NULL uri means "back to
+// orgcrypt.master_key"; a NULL org is an error.
+extern "C" PGDLLEXPORT Datum orgcrypt_set_org_master_key(PG_FUNCTION_ARGS) {
+  begin_call();
+  check_admin("orgcrypt.set_org_master_key()");
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("organization must not be NULL"),
+                    errhint("To give an organization back to orgcrypt.master_key, pass NULL as the URI."),
+                    errhidestmt(true)));
+  OrgName org = read_org(PG_GETARG_DATUM(0));
+  char* uri = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
+  set_org_kek(org, uri);
+  PG_RETURN_VOID();
 }

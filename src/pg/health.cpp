@@ -87,7 +87,8 @@ extern "C" PGDLLEXPORT Datum orgcrypt_health(PG_FUNCTION_ARGS) {
   begin_call();
   check_admin("orgcrypt.health()", true);
   ReturnSetInfo* rsinfo = materialize(fcinfo);
-  // The configured master key first, then every KEK that wraps live DEKs.
+  // The configured master key first, then every KEK that wraps live DEKs and
+  // every organization's own KEK (orgcrypt.org_master_keys), each once.
   char** uris = nullptr;
   kt_open();
   int n = kt_kek_uris(&uris, CurrentMemoryContext);

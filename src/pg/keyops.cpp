@@ -89,16 +89,55 @@ void check_master_key() {
                     errhidestmt(true)));
 }
 
-// Creates version `version` of the org: a new DEK wrapped once by the master
-// key and unwrapped again for comparison before anything is written; then
-// the row (false if another transaction inserted a conflicting row first).
-// On success the DEK goes into this backend's ring (uncommitted).
+// An org's own KEK may wrap new DEKs (as a new DEK's KEK or a rewrap
+// target) only under the rule that applies to the master key.
+void check_org_kek(const char* uri, const OrgName& org) {
+  if (!guc_allow_file_master_key && strncmp(uri, "file:", 5) == 0)
+    ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR),
+                    errmsg("the KEK of organization \"%s\" is a file: key, and orgcrypt.allow_file_master_key is off",
+                           text_to_cstring(org.db)),
+                    errdetail("A file: key may unwrap existing data keys (to rewrap them) but not wrap new ones."),
+                    errhint("Give the organization an HSM or KMS key with orgcrypt.set_org_master_key(), or turn "
+                            "orgcrypt.allow_file_master_key on."),
+                    errhidestmt(true)));
+}
+
+// Throws (inside a C++ block) if the KEK that just wrapped a DEK of the org
+// is not the one recorded by set_org_master_key (a key replaced at its URI).
+void check_org_kek_fp(const OrgName& org, const char* uri, const bytea* recorded, const Bytes& fp) {
+  if (recorded == nullptr) return;
+  Bytes want((const uint8_t*)VARDATA_ANY(recorded), (const uint8_t*)VARDATA_ANY(recorded) + VARSIZE_ANY_EXHDR(recorded));
+  if (want == fp) return;
+  throw Error(sqlstate::kSystemError,
+              "the KEK of organization \"" + std::string((const char*)org.bytes.data, org.bytes.size) + "\" at \"" +
+                  uri_for_message(uri) + "\" is not the key that was set for it",
+              "Its fingerprint differs from the one recorded by orgcrypt.set_org_master_key(): the key was replaced.",
+              "Restore the original key at that location, or, if the new key is meant, run "
+              "orgcrypt.set_org_master_key() again.");
+}
+
+// Creates version `version` of the org: a new DEK wrapped once by the org's
+// own KEK (orgcrypt.org_master_keys, read in the open session with a fresh
+// snapshot) or else the master key, and unwrapped again for comparison before
+// anything is written; then the row (false if another transaction inserted a
+// conflicting row first). On success the DEK goes into this backend's ring
+// (uncommitted).
 bool insert_new_version(const OrgName& org, OrgState* st, int32 version, bool retire) {
-  const char* uri = guc_master_key;
+  char* org_uri = nullptr;
+  bytea* org_fp = nullptr;
+  const char* uri;
+  if (kt_org_kek(org.db, &org_uri, &org_fp, CurrentMemoryContext)) {
+    check_org_kek(org_uri, org);
+    uri = org_uri;
+  } else {
+    check_master_key();  // only when the master key is used
+    uri = guc_master_key;
+  }
   uint8_t dek[kKeyLen];
   volatile bool inserted = false;
   ORGCRYPT_CXX({
     NewDek d = create_wrapped_dek(uri, org.utf8, static_cast<std::uint32_t>(version));
+    check_org_kek_fp(org, uri, org_fp, d.kek_fp);
     Backend& b = backend();
     b.wrapped_out = std::move(d.wrapped);
     b.fp_out = std::move(d.kek_fp);
@@ -205,7 +244,8 @@ void org_destroyed_error(const OrgName& org) {
 }
 
 int32 key_op(const OrgName& org, KeyOp op) {
-  if (op != KeyOp::Destroy) check_master_key();
+  // (The master key is checked where a new DEK is wrapped by it: an org
+  // with its own KEK does not need one.)
   check_writable();
   int32 result = 0;
   kt_open();
@@ -250,9 +290,19 @@ int32 rewrap_batch(int32 batch_size) {
   int n = kt_lock_foreign(target, backend().fp_out, batch_size, &rows, mcxt);
   for (int i = 0; i < n; i++) {
     ByteView org_utf8 = to_utf8(VARDATA_ANY(rows[i].org), (int)VARSIZE_ANY_EXHDR(rows[i].org), "organization name");
+    OrgName o;
+    o.db = rows[i].org;
+    o.bytes = ByteView(VARDATA_ANY(o.db), VARSIZE_ANY_EXHDR(o.db));
+    o.utf8 = org_utf8;
+    // The target: the org's own KEK, else the master key.
+    const char* target = rows[i].target_uri ? rows[i].target_uri : uri;
+    if (rows[i].target_uri) check_org_kek(target, o);
     ORGCRYPT_CXX({
       DekRow old = to_core_row(rows[i].row);
-      WrappedDek w = rewrap_dek(old, org_utf8, uri);
+      WrappedDek w = rewrap_dek(old, org_utf8, target);
+      // A key replaced at the org's KEK URI is refused (else the row would
+      // never match its target and every rewrap would select it again).
+      check_org_kek_fp(o, target, rows[i].target_fp, w.kek_fp);
       backend().wrapped_out = std::move(w.wrapped);
       backend().fp_out = std::move(w.kek_fp);
       backend().kek_uri_out = std::move(w.kek_uri);
@@ -265,16 +315,52 @@ int32 rewrap_batch(int32 batch_size) {
     // (URIs name keys, they hold no secret).
     audit_event_as(caller, "rewrap", rows[i].org, rows[i].row.version,
                    psprintf("from %s to %s", rows[i].row.kek_uri, backend().kek_uri_out.c_str()));
-    OrgName o;
-    o.db = rows[i].org;
-    o.bytes = ByteView(VARDATA_ANY(o.db), VARSIZE_ANY_EXHDR(o.db));
-    o.utf8 = org_utf8;
     remember_org(&s_touched, o);
     g_pending = true;
     check_interrupts_hidden();
   }
   kt_close();
   return n;
+}
+
+void set_org_kek(const OrgName& org, const char* uri) {
+  check_writable();
+  if (uri == nullptr) {
+    // Back to orgcrypt.master_key for its new DEKs (rewrap_org_keys() moves
+    // the existing ones). Allowed for a destroyed org too.
+    kt_open();
+    int n = kt_clear_org_kek(org.db);
+    kt_close();
+    audit_event("set_org_master_key", org.db, 0,
+                n > 0 ? "removed: back to orgcrypt.master_key" : "removed: there was none");
+    return;
+  }
+  // Listed (orgcrypt.master_key or orgcrypt.allowed_key_uris) before
+  // anything is opened, loaded or run.
+  ORGCRYPT_CXX(check_sql_key_uri(uri));
+  if (!guc_allow_file_master_key && strncmp(uri, "file:", 5) == 0)
+    ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR),
+                    errmsg("key URI \"%s\" is a file: key, and orgcrypt.allow_file_master_key is off", uri),
+                    errdetail("A file: key may unwrap existing data keys (to rewrap them) but not wrap new ones."),
+                    errhint("Use an HSM or KMS key URI, or turn orgcrypt.allow_file_master_key on."),
+                    errhidestmt(true)));
+  Oid by = GetUserId();  // (inside the session we run as the key table's owner)
+  kt_open();
+  PgRowSet rs;
+  kt_read_in(org.db, &rs, CurrentMemoryContext);
+  if (rs.n > 0 && !rs.any_live) org_destroyed_error(org);
+  // One wrap and unwrap of a test key: a typo or an unreachable KEK fails
+  // now, with the provider's own message.
+  ORGCRYPT_CXX({
+    WrappedDek w = check_kek(uri);
+    backend().fp_out = std::move(w.kek_fp);
+    backend().kek_uri_out = std::move(w.kek_uri);
+  });
+  g_counters.provider_calls += 2;  // wrap + verifying unwrap
+  kt_set_org_kek(org.db, backend().kek_uri_out.c_str(), backend().fp_out, by);
+  kt_close();
+  // The URI the provider resolved (it names the key and holds no secret).
+  audit_event("set_org_master_key", org.db, 0, backend().kek_uri_out.c_str());
 }
 
 void at_commit_key_changes() {

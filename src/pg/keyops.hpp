@@ -20,6 +20,14 @@ int32 key_op(const OrgName& org, KeyOp op);
 // row is updated; returns how many. The DEKs themselves do not change.
 int32 rewrap_batch(int32 batch_size);
 
+// orgcrypt.set_org_master_key(org, uri): uri NULL removes the org's own
+// KEK. Otherwise the URI must be listed (orgcrypt.master_key or
+// orgcrypt.allowed_key_uris), not a file: key while
+// orgcrypt.allow_file_master_key is off, the org not destroyed, and the KEK
+// must wrap and unwrap a test key; then its resolved URI and fingerprint are
+// stored in orgcrypt.org_master_keys.
+void set_org_kek(const OrgName& org, const char* uri);
+
 // 55000 for an org whose keys were destroyed (encrypt, create, rotate).
 [[noreturn]] void org_destroyed_error(const OrgName& org);
 

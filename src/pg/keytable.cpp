@@ -35,7 +35,8 @@ void become_owner() {
 // table by its qualified name: if the extension is dropped and created
 // again, the plan cache re-plans them against the new table.
 enum Plan { kRead, kLock, kInsert, kRetire, kTombstone, kForeign, kRewrap, kUris,
-            kPublicRule, kGranted, kGrant, kRevoke, kRevokePublic, kNumPlans };
+            kPublicRule, kGranted, kGrant, kRevoke, kRevokePublic,
+            kOrgKek, kSetOrgKek, kClearOrgKek, kForeignOrgKek, kUrisOrgKek, kNumPlans };
 struct PlanDef {
   const char* sql;
   int nargs;
@@ -80,6 +81,26 @@ const PlanDef kPlans[kNumPlans] = {
      "AND org OPERATOR(pg_catalog.=) $2",
      2, {OIDOID, TEXTOID}},
     {"DELETE FROM orgcrypt.org_grants WHERE grantee IS NULL", 0, {}},
+    // Per-org master keys (1.3).
+    {"SELECT kek_uri, kek_fp FROM orgcrypt.org_master_keys WHERE org OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}},
+    {"INSERT INTO orgcrypt.org_master_keys AS m (org, kek_uri, kek_fp, set_by) "
+     "VALUES ($1, $2, $3, $4::pg_catalog.regrole) ON CONFLICT (org) DO UPDATE "
+     "SET kek_uri = excluded.kek_uri, kek_fp = excluded.kek_fp, set_by = excluded.set_by, set_at = pg_catalog.now()",
+     4, {TEXTOID, TEXTOID, BYTEAOID, OIDOID}},
+    {"DELETE FROM orgcrypt.org_master_keys WHERE org OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}},
+    // Rewrap with per-org KEKs: each live DEK's target is its org's KEK if
+    // it has one, else the master key ($1, $2); a DEK already under its
+    // target (URI and fingerprint) is not selected.
+    {"SELECT d.org, d.version, d.state, d.wrapped, d.kek_uri, d.kek_fingerprint, m.kek_uri, m.kek_fp "
+     "FROM orgcrypt.org_dek d LEFT JOIN orgcrypt.org_master_keys m ON m.org OPERATOR(pg_catalog.=) d.org "
+     "WHERE d.state OPERATOR(pg_catalog.<>) 'destroyed' AND (d.kek_fingerprint IS NULL OR CASE WHEN m.org IS NULL "
+     "THEN d.kek_uri OPERATOR(pg_catalog.<>) $1 OR d.kek_fingerprint OPERATOR(pg_catalog.<>) $2 "
+     "ELSE d.kek_uri OPERATOR(pg_catalog.<>) m.kek_uri OR d.kek_fingerprint OPERATOR(pg_catalog.<>) m.kek_fp END) "
+     "ORDER BY d.org, d.version LIMIT $3 FOR UPDATE OF d",
+     3, {TEXTOID, BYTEAOID, INT4OID}},
+    {"SELECT kek_uri FROM orgcrypt.org_dek WHERE state OPERATOR(pg_catalog.<>) 'destroyed' "
+     "UNION SELECT kek_uri FROM orgcrypt.org_master_keys ORDER BY 1",
+     0, {}},
 };
 SPIPlanPtr s_plans[kNumPlans];
 
@@ -227,7 +248,8 @@ int kt_tombstone(text* org) {
 
 int kt_lock_foreign(const char* uri, const Bytes& fp, int limit, ForeignRow** rows, MemoryContext mcxt) {
   Datum values[3] = {CStringGetTextDatum(uri), PointerGetDatum(to_bytea(fp)), Int32GetDatum(limit)};
-  int n = run(kForeign, values, true, false, SPI_OK_SELECT);
+  bool org_keks = OidIsValid(org_kek_table());
+  int n = run(org_keks ? kForeignOrgKek : kForeign, values, true, false, SPI_OK_SELECT);
   MemoryContext old = MemoryContextSwitchTo(mcxt);
   ForeignRow* out = (ForeignRow*)palloc0(sizeof(ForeignRow) * (n ? n : 1));
   TupleDesc td = SPI_tuptable->tupdesc;
@@ -243,6 +265,15 @@ int kt_lock_foreign(const char* uri, const Bytes& fp, int limit, ForeignRow** ro
     r->kek_uri = TextDatumGetCString(SPI_getbinval(tup, td, 5, &isnull));
     Datum f = SPI_getbinval(tup, td, 6, &isnull);
     r->kek_fp = isnull ? nullptr : DatumGetByteaPCopy(f);
+    out[i].target_uri = nullptr;
+    out[i].target_fp = nullptr;
+    if (org_keks) {
+      Datum tu = SPI_getbinval(tup, td, 7, &isnull);
+      if (!isnull) {
+        out[i].target_uri = TextDatumGetCString(tu);
+        out[i].target_fp = DatumGetByteaPCopy(SPI_getbinval(tup, td, 8, &isnull));
+      }
+    }
   }
   MemoryContextSwitchTo(old);
   *rows = out;
@@ -256,7 +287,7 @@ void kt_rewrap(text* org, int32 version, const Bytes& wrapped, const char* uri, 
 }
 
 int kt_kek_uris(char*** uris, MemoryContext mcxt) {
-  int n = run(kUris, nullptr, true, true, SPI_OK_SELECT);
+  int n = run(OidIsValid(org_kek_table()) ? kUrisOrgKek : kUris, nullptr, true, true, SPI_OK_SELECT);
   MemoryContext old = MemoryContextSwitchTo(mcxt);
   char** out = (char**)palloc0(sizeof(char*) * (n ? n : 1));
   for (int i = 0; i < n; i++) {
@@ -266,6 +297,33 @@ int kt_kek_uris(char*** uris, MemoryContext mcxt) {
   MemoryContextSwitchTo(old);
   *uris = out;
   return n;
+}
+
+bool kt_org_kek(text* org, char** uri, bytea** fp, MemoryContext mcxt) {
+  *uri = nullptr;
+  *fp = nullptr;
+  if (!OidIsValid(org_kek_table())) return false;  // extension SQL older than 1.3
+  Datum values[1] = {PointerGetDatum(org)};
+  if (run(kOrgKek, values, true, true, SPI_OK_SELECT) == 0) return false;
+  HeapTuple tup = SPI_tuptable->vals[0];
+  TupleDesc td = SPI_tuptable->tupdesc;
+  bool isnull;
+  MemoryContext old = MemoryContextSwitchTo(mcxt);
+  *uri = TextDatumGetCString(SPI_getbinval(tup, td, 1, &isnull));
+  *fp = DatumGetByteaPCopy(SPI_getbinval(tup, td, 2, &isnull));
+  MemoryContextSwitchTo(old);
+  return true;
+}
+
+void kt_set_org_kek(text* org, const char* uri, const Bytes& fp, Oid by) {
+  Datum values[4] = {PointerGetDatum(org), CStringGetTextDatum(uri), PointerGetDatum(to_bytea(fp)),
+                     ObjectIdGetDatum(by)};
+  (void)run(kSetOrgKek, values, false, false, SPI_OK_INSERT);
+}
+
+int kt_clear_org_kek(text* org) {
+  Datum values[1] = {PointerGetDatum(org)};
+  return run(kClearOrgKek, values, false, false, SPI_OK_DELETE);
 }
 
 namespace {

@@ -52,16 +52,30 @@ void kt_retire_active(text* org);
 int kt_tombstone(text* org);
 
 // Master-key rotation: locks (FOR UPDATE) up to `limit` live rows whose KEK
-// is not (uri, fp), in (org, version) order, into memory of context mcxt;
+// is not their target (the org's own KEK if it has one, else (uri, fp)), in
+// (org, version) order, into memory of context mcxt;
 // returns how many. kt_rewrap stores one row's new wrapped form.
 struct ForeignRow {
   text* org;
   PgRow row;
+  // Its target: the org's own KEK (orgcrypt.org_master_keys: URI and the
+  // fingerprint recorded when it was set), or NULL for the master key.
+  char* target_uri;
+  bytea* target_fp;
 };
 int kt_lock_foreign(const char* uri, const Bytes& fp, int limit, ForeignRow** rows, MemoryContext mcxt);
 void kt_rewrap(text* org, int32 version, const Bytes& wrapped, const char* uri, const Bytes& fp);
 
-// The KEK URIs that wrap live DEKs, sorted (into context mcxt).
+// Per-org master keys (orgcrypt.org_master_keys, 1.3), inside a session.
+// The org's own KEK (fresh snapshot): false if it has none (or the extension
+// SQL is older than 1.3); else its URI and recorded fingerprint, in mcxt.
+bool kt_org_kek(text* org, char** uri, bytea** fp, MemoryContext mcxt);
+// Sets (inserts or replaces) / removes the org's own KEK.
+void kt_set_org_kek(text* org, const char* uri, const Bytes& fp, Oid by);
+int kt_clear_org_kek(text* org);
+
+// The KEK URIs that wrap live DEKs and (1.3) the orgs' own KEKs, distinct,
+// sorted (into context mcxt).
 int kt_kek_uris(char*** uris, MemoryContext mcxt);
 
 // The grants table orgcrypt.org_grants (1.3), each in its own SPI session

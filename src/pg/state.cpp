@@ -41,6 +41,7 @@ static bool s_recheck_keytab = true;
 static uint64_t s_stmt_epoch = 0;
 static uint64_t s_stmt_id = 0;
 static Oid s_keytab_owner = InvalidOid;
+static Oid s_org_keks = InvalidOid;
 static Oid s_ring_keytab = InvalidOid;  // key table the ring's contents came from
 static TimestampTz s_last_stmt = 0;
 static bool s_noticed_local = false;
@@ -136,6 +137,7 @@ static void resolve_key_table() {
   s_keytab = rel;
   // The grants table (1.3); missing with older extension SQL.
   acl_set_grants_table(get_relname_relid("org_grants", nsp));
+  s_org_keks = get_relname_relid("org_master_keys", nsp);
   if (s_ring_keytab != rel) {
     // Another key table (extension dropped and created again): nothing cached
     // may be used with it.
@@ -180,6 +182,7 @@ uint64_t stmt_epoch() { return s_stmt_epoch; }
 uint64_t stmt_id() { return s_stmt_id; }
 int64_t stmt_now_us() { return (int64_t)GetCurrentStatementStartTimestamp(); }
 Oid key_table_owner() { return s_keytab_owner; }
+Oid org_kek_table() { return s_org_keks; }
 
 static bool check_master_key(char** newval, void**, GucSource) {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;

@@ -50,6 +50,9 @@ int64_t stmt_now_us();
 // The key table's OID (resolved by begin_call) and its owner.
 Oid key_table_oid();
 Oid key_table_owner();
+// orgcrypt.org_master_keys (1.3), resolved with the key table; InvalidOid
+// with extension SQL older than 1.3.
+Oid org_kek_table();
 
 void register_callbacks();
 void define_gucs();

@@ -342,3 +342,37 @@ TEST(RewrapDek, NeverReturnsAFormThatDoesNotUnwrap) {
     }
   }
 }
+
+// ---- check_kek: set_org_master_key tries a KEK before storing it
+
+TEST(CheckKek, ReturnsTheKeksIdentityAndWrapsNoRealOrg) {
+  TwoKeks f;
+  WrappedDek w = check_kek("fake:b", f.fn());
+  EXPECT_EQ(w.kek_uri, "fake:b");
+  EXPECT_EQ(w.kek_fp, kek_fingerprint(ByteView(kek_n(2))));
+  EXPECT_TRUE(w.wrapped.empty());  // nothing to store but the identity
+}
+
+TEST(CheckKek, RefusesAKekThatDoesNotGiveTheTestKeyBack) {
+  TwoKeks f;
+  f.b_fault = Fault::WrapThrows;  // the provider's own 58000 comes through
+  EXPECT_NE(expect_error(kSys, [&] { check_kek("fake:b", f.fn()); }).find("fake provider \"fake:b\" refused to wrap"),
+            std::string::npos);
+  for (Fault fault : {Fault::UnwrapFlipsAByte, Fault::UnwrapThrows}) {
+    f.b_fault = fault;
+    EXPECT_EQ(expect_error(kSys, [&] { check_kek("fake:b", f.fn()); })
+                  .rfind("the key provider \"fake:b\" did not return the test key it wrapped\nunwrapping it again", 0),
+              0u);
+  }
+  OpenProvider null_factory = [](const std::string&) { return std::unique_ptr<KeyProvider>(); };
+  EXPECT_NE(expect_error(kSys, [&] { check_kek("fake:b", null_factory); }).find("could not open the key provider \"fake:b\""),
+            std::string::npos);
+}
+
+TEST_F(DekCreateTest, CheckKekWithARealKeyFile) {
+  WrappedDek w = check_kek(uri_);
+  EXPECT_EQ(w.kek_uri, uri_);
+  EXPECT_EQ(w.kek_fp, kek_fingerprint(ByteView(kek_)));
+  EXPECT_NE(expect_error(kSys, [&] { check_kek("file:" + dir_.file("missing.key")); }).find("could not open master key file"),
+            std::string::npos);
+}

@@ -80,3 +80,64 @@ TEST(ProviderPolicy, RemoteTrustScopeIgnoresTheKeyAndTheOrderOfParameters) {
             remote_trust_scope("aws-kms:arn:aws:kms:eu-west-1:999999999999:key/1?endpoint=https://k&profile=p", cut));
   EXPECT_EQ(remote_trust_scope("vault-transit://h:8200/transit/keys/a", 24), "vault-transit://h:8200/t?");
 }
+
+// set_org_master_key's rule: a URI given as an SQL argument must equal
+// orgcrypt.master_key or match an entry of orgcrypt.allowed_key_uris, whatever
+// its scheme (file: included, which uri_trust_problem lets through).
+TEST(ProviderPolicy, SqlKeyUrisMustBeListed) {
+  PolicyReset r;
+  UriPolicy p;
+  p.master_key = "file:/etc/orgcrypt/master.key";
+  p.allowed = {"file:/etc/orgcrypt/orgs/*", "pkcs11:token=orgcrypt;object=kek-b?module-path=/usr/lib/softhsm/libsofthsm2.so"};
+  set_uri_policy(p);
+  EXPECT_TRUE(uri_listed("file:/etc/orgcrypt/master.key"));
+  EXPECT_TRUE(uri_listed("file:/etc/orgcrypt/orgs/a.key"));
+  EXPECT_TRUE(uri_listed("pkcs11:token=orgcrypt;object=kek-b?module-path=/usr/lib/softhsm/libsofthsm2.so"));
+  // not listed: another file (trusted when read from a row, not as an argument)
+  EXPECT_EQ(uri_trust_problem("file:/tmp/other.key"), "");
+  EXPECT_FALSE(uri_listed("file:/tmp/other.key"));
+  // a prefix matches only what starts with it; an exact entry only itself
+  EXPECT_FALSE(uri_listed("file:/etc/orgcrypt/orgs"));
+  EXPECT_FALSE(uri_listed("file:/etc/orgcrypt/master.key2"));
+  EXPECT_FALSE(uri_listed("file:/etc/orgcrypt/master.ke"));
+  EXPECT_FALSE(uri_listed("pkcs11:token=orgcrypt;object=kek-b?module-path=/usr/lib/softhsm/libsofthsm2.so&x=1"));
+  EXPECT_FALSE(uri_listed(""));
+  // an empty master key matches nothing
+  set_uri_policy(UriPolicy{});
+  EXPECT_FALSE(uri_listed(""));
+  EXPECT_FALSE(uri_listed("file:/etc/orgcrypt/master.key"));
+}
+
+TEST(ProviderPolicy, CheckSqlKeyUriErrors) {
+  PolicyReset r;
+  UriPolicy p;
+  p.master_key = "file:/etc/orgcrypt/master.key";
+  p.allowed = {"file:/etc/orgcrypt/orgs/*"};
+  set_uri_policy(p);
+  EXPECT_NO_THROW(check_sql_key_uri("file:/etc/orgcrypt/master.key"));
+  EXPECT_NO_THROW(check_sql_key_uri("file:/etc/orgcrypt/orgs/a.key"));
+  try {
+    check_sql_key_uri("file:/tmp/other.key");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "58000");
+    EXPECT_STREQ(e.what(), "key URI \"file:/tmp/other.key\" is not trusted by this server");
+    EXPECT_NE(e.detail().find("must equal orgcrypt.master_key or match an entry of orgcrypt.allowed_key_uris"),
+              std::string::npos);
+    EXPECT_NE(e.hint().find("orgcrypt.allowed_key_uris"), std::string::npos);
+  }
+  // malformed: 22023 before the list is looked at (a listed prefix does not help)
+  try {
+    check_sql_key_uri("file:relative.key");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "22023");
+    EXPECT_STREQ(e.what(), "invalid key URI \"file:relative.key\"");
+  }
+  try {
+    check_sql_key_uri("nosuch:/x");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "22023");
+  }
+}
