@@ -40,6 +40,10 @@ RESET ROLE;"
 R=$(q1 upgraded -c "CREATE EXTENSION orgcrypt VERSION '1.2'" -c "$SETUP" -c "ALTER EXTENSION orgcrypt UPDATE" -c "$GRANTS")
 oc_expect "the upgraded install has the PUBLIC rule" "PUBLIC||gd_app1|gd-1|gd_app2|gd-2|gd_app2|gd-never-used" \
   "$(q1 upgraded -c "SELECT string_agg(role || '|' || coalesce(org, ''), '|' ORDER BY role, org) FROM orgcrypt.grants")"
+# org_grants can be in a publication (tests/integration/replication.sh): a
+# revoke there needs REPLICA IDENTITY FULL, set by the update too
+oc_expect "the updated install's org_grants has REPLICA IDENTITY FULL" "f" \
+  "$(q1 upgraded -c "SELECT relreplident FROM pg_class WHERE oid = 'orgcrypt.org_grants'::regclass")"
 # the same update, then the DBA revokes the PUBLIC rule (revoke_public_access)
 R=$(q1 revoked -c "CREATE EXTENSION orgcrypt VERSION '1.2'" -c "$SETUP" -c "ALTER EXTENSION orgcrypt UPDATE" -c "$GRANTS" \
     -c "SET ROLE gd_admin" -c "SELECT orgcrypt.revoke_public_access()" -c "RESET ROLE")
