@@ -51,10 +51,10 @@ RES=$(oc_run "$OC_PGBIN/psql" -X -At -h "$SDIR" -p "$S_PORT" -U postgres -d post
 SELECT 'before:' || orgcrypt.decrypt_for_org(org, v) FROM data WHERE id = 1;
 SELECT 'encrypt-before:' || orgcrypt.dek_version(orgcrypt.encrypt_for_org('rep-1', 'x'));
 \\! $OC_PGBIN/psql -X -q -h $PDIR -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.rotate_org_dek('rep-1')" >/dev/null
-SELECT pg_sleep(0.05) FROM generate_series(1, 600) WHERE NOT EXISTS (SELECT 1 FROM orgcrypt.org_dek WHERE org = 'rep-1' AND version = 2) LIMIT 1;
+DO \$\$ BEGIN FOR i IN 1 .. 600 LOOP EXIT WHEN EXISTS (SELECT 1 FROM orgcrypt.org_dek WHERE org = 'rep-1' AND version = 2); PERFORM pg_sleep(0.05); END LOOP; END \$\$;
 SELECT 'encrypt-after-rotation:' || orgcrypt.dek_version(orgcrypt.encrypt_for_org('rep-1', 'x'));
 \\! $OC_PGBIN/psql -X -q -h $PDIR -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.destroy_org_keys('rep-1')" >/dev/null
-SELECT pg_sleep(0.05) FROM generate_series(1, 600) WHERE EXISTS (SELECT 1 FROM orgcrypt.org_dek WHERE org = 'rep-1' AND state <> 'destroyed') LIMIT 1;
+DO \$\$ BEGIN FOR i IN 1 .. 600 LOOP EXIT WHEN NOT EXISTS (SELECT 1 FROM orgcrypt.org_dek WHERE org = 'rep-1' AND state <> 'destroyed'); PERFORM pg_sleep(0.05); END LOOP; END \$\$;
 SELECT 'after-destroy:' || orgcrypt.decrypt_for_org(org, v) FROM data WHERE id = 1;
 SELECT 'encrypt-after-destroy:' || orgcrypt.dek_version(orgcrypt.encrypt_for_org('rep-1', 'x'));
 SQL
