@@ -141,5 +141,14 @@ oc_expect "the grants on the subscriber follow the publisher's" \
   "$(sq -c "SELECT string_agg(role || '|' || org, ',' ORDER BY role, org) FROM orgcrypt.grants")"
 oc_expect "a new subscriber session of rep_app2 uses its org" "value 2" \
   "$(sq -c "SET ROLE rep_app2" -c "SELECT orgcrypt.decrypt_for_org(org, v) FROM data WHERE id = 2")"
+# A grant naming a role the subscriber lacks stops the apply worker (the role
+# name does not resolve there) until the role is created; then it arrives.
+pq -c "CREATE ROLE rep_late" -c "SELECT orgcrypt.grant_org('rep_late', 'rep-0')" >/dev/null
+for _ in $(seq 1 300); do grep -q 'role "rep_late" does not exist' "$SDIR/server.log" && break; sleep 0.1; done
+oc_expect_match "a grant for a role missing on the subscriber stops the apply worker" 'role "rep_late" does not exist' \
+  "$(grep -m1 'role "rep_late" does not exist' "$SDIR/server.log")"
+sq -c "CREATE ROLE rep_late" >/dev/null
+wait_s "SELECT EXISTS (SELECT 1 FROM orgcrypt.grants WHERE role = 'rep_late' AND org = 'rep-0')" \
+  && oc_ok "once the role is created on the subscriber, the grant arrives" || oc_fail "the grant for rep_late did not arrive"
 if grep -E 'terminated by signal|PANIC' "$PDIR/server.log" "$SDIR/server.log"; then oc_fail "no crash in the server logs"; else oc_ok "no crash in the server logs"; fi
 oc_summary
