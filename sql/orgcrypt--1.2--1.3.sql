@@ -126,6 +126,11 @@ CREATE UNIQUE INDEX org_grants_org_grantee ON @extschema@.org_grants (org, grant
 CREATE UNIQUE INDEX org_grants_one_public_rule ON @extschema@.org_grants ((grantee IS NULL)) WHERE grantee IS NULL;
 REVOKE ALL ON TABLE @extschema@.org_grants FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.org_grants', '');
+-- No column is NOT NULL (the PUBLIC rule is NULL, NULL), so no index can be
+-- the replica identity: with org_grants in a publication, a DELETE (revoke_org,
+-- revoke_public_access) is refused without one, and a subscriber finds the
+-- row to delete by every column.
+ALTER TABLE @extschema@.org_grants REPLICA IDENTITY FULL;
 
 -- Any change to the grants (grant_org, revoke_org, a manual change, a
 -- restore, logical replication) queues a relcache invalidation, sent at

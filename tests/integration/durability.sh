@@ -78,10 +78,10 @@ oc_expect_match "encrypting for a new org on the standby fails cleanly (25006, h
 RES=$(oc_run "$OC_PGBIN/psql" -X -At -h "$SDIR" -p "$S_PORT" -U postgres -d postgres 2>&1 <<SQL
 SELECT 'before:' || orgcrypt.decrypt_for_org('org3', v) FROM vals WHERE label = 'v3';
 \\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.rotate_org_dek('org3'); INSERT INTO vals (org, label, v) VALUES ('org3', 'standby-v2', orgcrypt.encrypt_for_org('org3', 'sealed with v2'));" >/dev/null
-SELECT pg_sleep(0.05) FROM generate_series(1, 100) WHERE NOT EXISTS (SELECT 1 FROM vals WHERE label = 'standby-v2') LIMIT 1;
+DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN EXISTS (SELECT 1 FROM vals WHERE label = 'standby-v2'); PERFORM pg_sleep(0.05); END LOOP; END \$\$;
 SELECT 'rotated:' || orgcrypt.dek_version(v) || ':' || orgcrypt.decrypt_for_org(org, v) FROM vals WHERE label = 'standby-v2';
 \\! $OC_PGBIN/psql -X -q -h $OC_HOST -p $P_PORT -U postgres -d postgres -c "SELECT orgcrypt.destroy_org_keys('org3'); CREATE TABLE destroyed_marker ();" >/dev/null
-SELECT pg_sleep(0.05) FROM generate_series(1, 100) WHERE to_regclass('destroyed_marker') IS NULL LIMIT 1;
+DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN to_regclass('destroyed_marker') IS NOT NULL; PERFORM pg_sleep(0.05); END LOOP; END \$\$;
 SELECT 'after-destroy:' || orgcrypt.decrypt_for_org('org3', v) FROM vals WHERE label = 'v3';
 SQL
 )
