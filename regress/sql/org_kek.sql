@@ -126,6 +126,10 @@ SELECT orgcrypt.decrypt_for_org('kek-a', :'a_before') AS a1, orgcrypt.decrypt_fo
 -- removing a destroyed org's KEK is allowed
 SELECT orgcrypt.set_org_master_key('kek-gone', NULL);
 SELECT org FROM orgcrypt.org_master_keys ORDER BY org;
+-- every change is in the audit trail (refusals are not: their transaction
+-- rolled back), with the URI the provider resolved
+SELECT event, org, version, role, detail FROM orgcrypt.audit_log
+ WHERE event = 'set_org_master_key' ORDER BY at;
 
 ALTER SYSTEM RESET orgcrypt.allowed_key_uris;
 SELECT pg_reload_conf();
