@@ -34,6 +34,9 @@ SELECT orgcrypt.set_org_master_key('kek-b', NULL);
 ALTER SYSTEM SET orgcrypt.allowed_key_uris = 'file:/tmp/orgcrypt_regress/*';
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);
+-- after a prefix entry only a name: no path traversal, no parameter
+SELECT pg_temp.err($q$SELECT orgcrypt.set_org_master_key('kek-a', 'file:/tmp/orgcrypt_regress/../orgcrypt_regress/raw.key')$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.set_org_master_key('kek-a', 'file:/tmp/orgcrypt_regress/./raw.key')$q$);
 -- listed, but the provider refuses: its own 58000, and nothing is stored
 SELECT pg_temp.err($q$SELECT orgcrypt.set_org_master_key('kek-a', 'file:/tmp/orgcrypt_regress/missing.key')$q$);
 SELECT pg_temp.err($q$SELECT orgcrypt.set_org_master_key('kek-a', 'file:/tmp/orgcrypt_regress/short.key')$q$);

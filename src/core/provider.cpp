@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 
@@ -143,13 +144,54 @@ namespace {
 bool listed(const std::string& uri) { return uri_listed(uri); }
 }  // namespace
 
+namespace {
+// A dot segment ("." or "..") anywhere in the part before '?'.
+bool has_dot_segment(const std::string& uri) {
+  const std::string base = uri.substr(0, uri.find('?'));
+  std::size_t start = 0;
+  while (start <= base.size()) {
+    std::size_t end = base.find('/', start);
+    if (end == std::string::npos) end = base.size();
+    const std::string seg = base.substr(start, end - start);
+    if (start > 0 && (seg == "." || seg == "..")) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// What a prefix entry lets an SQL caller append: a name (letters, digits,
+// '.', '_', '~', '-', and '/' between names), never a parameter, an
+// attribute, a percent-encoding or a dot segment.
+bool safe_suffix(const std::string& rest) {
+  if (rest.empty() || rest.find("..") != std::string::npos) return false;
+  for (unsigned char c : rest)
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-' || c == '/')) return false;
+  return true;
+}
+}  // namespace
+
+bool uri_listed_for_sql(const std::string& uri) {
+  if (!g_policy.master_key.empty() && uri == g_policy.master_key) return true;
+  for (const auto& e : g_policy.allowed) {
+    if (!e.empty() && e.back() == '*') {
+      const std::size_t n = e.size() - 1;
+      if (uri.size() > n && uri.compare(0, n, e, 0, n) == 0 && safe_suffix(uri.substr(n)) && !has_dot_segment(uri))
+        return true;
+    } else if (uri == e) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void check_sql_key_uri(const std::string& uri) {
   std::string why = check_uri_syntax(uri);
   if (!why.empty()) throw Error(sqlstate::kInvalidParameter, "invalid key URI \"" + uri_for_message(uri) + "\"", why);
-  if (!uri_listed(uri))
+  if (!uri_listed_for_sql(uri))
     throw Error(sqlstate::kSystemError, "key URI \"" + uri_for_message(uri) + "\" is not trusted by this server",
                 "A key URI passed to an SQL function must equal orgcrypt.master_key or match an entry of "
-                "orgcrypt.allowed_key_uris.",
+                "orgcrypt.allowed_key_uris (after a prefix entry ending in *, only a name: letters, digits, "
+                "'.', '_', '~', '-' and '/', without '..').",
                 "A superuser may add it to orgcrypt.allowed_key_uris (exact URI or a prefix ending in *).");
 }
 

@@ -127,6 +127,13 @@ std::string uri_trust_problem(const std::string& uri);
 // Stricter than uri_trust_problem, which still applies whenever such a URI
 // is later read back from a table row and opened.
 bool uri_listed(const std::string& uri);
+// The rule for a URI given as an SQL argument (by orgcrypt_admin, who is not
+// a superuser): equal to orgcrypt.master_key or an exact entry, or a prefix
+// entry followed only by a name (letters, digits, '.', '_', '~', '-', '/';
+// no "..", no dot segment anywhere in the path): a caller may not add
+// parameters (a pkcs11 module-path, a Vault token_file), attributes or path
+// traversal to what a superuser listed.
+bool uri_listed_for_sql(const std::string& uri);
 // Checks a key URI given as an SQL argument before anything is opened:
 // Error 22023 "invalid key URI ..." for a malformed one, Error 58000 "key URI
 // ... is not trusted by this server" (hint: orgcrypt.allowed_key_uris) for one

@@ -108,6 +108,45 @@ TEST(ProviderPolicy, SqlKeyUrisMustBeListed) {
   EXPECT_FALSE(uri_listed("file:/etc/orgcrypt/master.key"));
 }
 
+// From SQL (orgcrypt_admin is not a superuser), a prefix entry covers only a
+// name after it: no parameter (a pkcs11 module-path would be a dlopen of the
+// caller's choice), no attribute, no percent-encoding, no path traversal.
+TEST(ProviderPolicy, SqlPrefixCoversOnlyAName) {
+  PolicyReset r;
+  UriPolicy p;
+  p.master_key = "file:/etc/orgcrypt/master.key";
+  p.allowed = {"file:/etc/orgcrypt/orgs/*", "exec:/usr/local/lib/orgcrypt/*", "pkcs11:token=prod;object=*",
+               "vault-transit://v:8200/transit/keys/*", "exec:/opt/.*"};
+  set_uri_policy(p);
+  for (const char* ok : {"file:/etc/orgcrypt/master.key", "file:/etc/orgcrypt/orgs/a.key",
+                         "file:/etc/orgcrypt/orgs/eu/acme-1_x~y.key", "exec:/usr/local/lib/orgcrypt/kms-acme",
+                         "pkcs11:token=prod;object=acme", "vault-transit://v:8200/transit/keys/acme"}) {
+    EXPECT_TRUE(uri_listed_for_sql(ok)) << ok;
+    EXPECT_TRUE(uri_listed(ok)) << ok;
+  }
+  for (const char* bad : {"file:/etc/orgcrypt/orgs/../../passwd", "file:/etc/orgcrypt/orgs/./a.key",
+                          "file:/etc/orgcrypt/orgs/a/..", "file:/etc/orgcrypt/orgs/%2e%2e/x",
+                          "file:/etc/orgcrypt/orgs/", "file:/etc/orgcrypt/orgs/a key",
+                          "exec:/usr/local/lib/orgcrypt/../../../tmp/evil",
+                          "pkcs11:token=prod;object=a?module-path=/tmp/evil.so",
+                          "pkcs11:token=prod;object=a;module-name=evil",
+                          "vault-transit://v:8200/transit/keys/a?token_file=/tmp/t",
+                          "vault-transit://v:8200/transit/keys/a#x", "exec:/opt/./x"}) {
+    EXPECT_FALSE(uri_listed_for_sql(bad)) << bad;
+  }
+  // Read back from a row, the prefix still covers what follows it (the
+  // superuser's rule for settings and rows is unchanged).
+  EXPECT_TRUE(uri_listed("pkcs11:token=prod;object=a?module-path=/tmp/evil.so"));
+  try {
+    check_sql_key_uri("file:/etc/orgcrypt/orgs/../master.key");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.sqlstate(), "58000");
+    EXPECT_STREQ(e.what(), "key URI \"file:/etc/orgcrypt/orgs/../master.key\" is not trusted by this server");
+    EXPECT_NE(e.detail().find("only a name"), std::string::npos);
+  }
+}
+
 TEST(ProviderPolicy, CheckSqlKeyUriErrors) {
   PolicyReset r;
   UriPolicy p;
