@@ -230,9 +230,35 @@ SELECT role, org, granted_by FROM orgcrypt.grants WHERE role LIKE 'orgcrypt_regr
 SELECT org, version, state FROM orgcrypt.org_keys WHERE org LIKE 'gr-evil%' ORDER BY 1, 2;
 DROP SCHEMA gr_evil CASCADE;
 
+-- a statement that alternates between orgs (the per-backend decision slots):
+-- two granted orgs interleaved row by row all decrypt; a refused org stays
+-- refused when asked again (its decision is remembered, the refusal still
+-- counted), and a revoke reaches remembered decisions at the next statement
+CREATE ROLE orgcrypt_regress_r_two;
+SELECT orgcrypt.grant_org('orgcrypt_regress_r_two', 'gr-a'), orgcrypt.grant_org('orgcrypt_regress_r_two', 'gr-b');
+CREATE TABLE gr_alt AS
+  SELECT g AS id, CASE WHEN g % 2 = 0 THEN 'gr-a' ELSE 'gr-b' END AS org,
+         orgcrypt.encrypt_for_org(CASE WHEN g % 2 = 0 THEN 'gr-a' ELSE 'gr-b' END, 'row ' || g) AS v
+    FROM generate_series(1, 200) g;
+GRANT SELECT ON gr_alt TO orgcrypt_regress_r_two;
+SELECT denials AS denials_before FROM orgcrypt.cache_stats \gset
+SET ROLE orgcrypt_regress_r_two;
+SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = 'row ' || id) AS alternating_decrypted FROM gr_alt;
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('gr-evil-x', 'x')$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('gr-evil-x', 'x')$q$);
+SELECT count(*) FILTER (WHERE orgcrypt.decrypt_for_org(org, v) = 'row ' || id) AS alternating_again FROM gr_alt;
+RESET ROLE;
+SELECT denials - :denials_before AS refusals_counted FROM orgcrypt.cache_stats;
+SELECT orgcrypt.revoke_org('orgcrypt_regress_r_two', 'gr-b');
+SET ROLE orgcrypt_regress_r_two;
+SELECT pg_temp.err($q$SELECT count(orgcrypt.decrypt_for_org(org, v)) FROM gr_alt$q$);
+SELECT count(orgcrypt.decrypt_for_org(org, v)) AS still_granted FROM gr_alt WHERE org = 'gr-a';
+RESET ROLE;
+DROP TABLE gr_alt;
+
 DELETE FROM orgcrypt.org_grants WHERE grantee::text LIKE 'orgcrypt_regress_r%';
 DELETE FROM orgcrypt.org_dek WHERE org LIKE 'gr-%';
 DROP TABLE gr_vals;
 DROP ROLE orgcrypt_regress_r_noinh, orgcrypt_regress_r_lvl2, orgcrypt_regress_r_lvl1, orgcrypt_regress_r_all2,
           orgcrypt_regress_r_all1, orgcrypt_regress_r_below, orgcrypt_regress_r_mid, orgcrypt_regress_r_none,
-          orgcrypt_regress_r_evil, orgcrypt_regress_r_admin, orgcrypt_regress_r_app;
+          orgcrypt_regress_r_evil, orgcrypt_regress_r_admin, orgcrypt_regress_r_app, orgcrypt_regress_r_two;

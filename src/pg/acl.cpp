@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 extern "C" {
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -45,6 +46,21 @@ struct Fast {
   std::size_t org_len = 0;
   char org[kMaxOrgLen * 4];
 } s_fast;
+
+// Recent per-org decisions, direct-mapped by a hash of (role, org), for
+// orgs of up to kSlotOrgLen bytes (a UUID's text is 36): no allocation and
+// no hash-map lookup when a statement alternates between a few orgs.
+// Entries of an older generation are misses.
+constexpr int kSlots = 256;  // a power of two
+constexpr std::size_t kSlotOrgLen = 64;
+struct Slot {
+  uint64_t gen;
+  Oid role;
+  uint16 len;
+  bool ok;
+  char org[kSlotOrgLen];
+};
+Slot s_slots[kSlots];
 
 AclCache& cache() {
   if (!s_cache) s_cache = new AclCache();
@@ -147,15 +163,33 @@ void check_org_access(const OrgName& org) {
   if (s_fast.gen == s_gen && s_fast.role == role &&
       (s_fast.all || (s_fast.org_len == org.bytes.size && memcmp(s_fast.org, org.bytes.data, s_fast.org_len) == 0)))
     return;
+  // A scan that alternates between orgs: the direct-mapped slot of this
+  // (role, org), compared in full (a hash collision is only a miss).
+  Slot* sl = nullptr;
+  if (org.bytes.size <= kSlotOrgLen) {
+    uint32 h = hash_bytes(org.bytes.data, (int)org.bytes.size) ^ (role * 0x9E3779B1u);
+    sl = &s_slots[h & (kSlots - 1)];
+    if (sl->gen == s_gen && sl->role == role && sl->len == org.bytes.size &&
+        memcmp(sl->org, org.bytes.data, sl->len) == 0) {
+      if (!sl->ok) deny_org(org, role);
+      fast_set(role, false, org);
+      return;
+    }
+  }
   if (role_all(role)) {
     fast_set(role, true, org);
     return;
   }
-  if (org_allowed(role, org)) {
-    fast_set(role, false, org);
-    return;
+  bool ok = org_allowed(role, org);
+  if (sl) {
+    sl->gen = s_gen;
+    sl->role = role;
+    sl->len = (uint16)org.bytes.size;
+    sl->ok = ok;
+    memcpy(sl->org, org.bytes.data, org.bytes.size);
   }
-  deny_org(org, role);
+  if (!ok) deny_org(org, role);
+  fast_set(role, false, org);
 }
 
 void check_admin(const char* fn, bool auditor_ok) {
