@@ -22,6 +22,32 @@ namespace {
               "Check that the master key at this URI is stable and not being replaced, then retry.");
 }
 
+// Reads a key just wrapped back the way every later reader will: "" if it
+// unwraps to `dek`, else why not (a cancel is rethrown). Messages name the
+// URI, org and version, never key bytes; the provider's own hint (a Vault
+// policy, a KMS key state) goes into the reason.
+std::string unwrap_problem(const WrappedDek& w, ByteView org, std::uint32_t version, ByteView dek,
+                           const OpenProvider& open) {
+  DekRow row;
+  row.version = version;
+  row.state = DekState::Active;
+  row.wrapped = w.wrapped;
+  row.kek_uri = w.kek_uri;
+  row.kek_fp = w.kek_fp;
+  SecretBytes back;
+  try {
+    back = unwrap_row(org, row, open);
+  } catch (const Error& e) {
+    if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
+    std::string why = std::string("unwrapping it again failed: ") + e.what();
+    if (!e.hint().empty()) why += " (" + e.hint() + ")";
+    return why;
+  }
+  if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
+    return "unwrapping it again gave different bytes.";
+  return {};
+}
+
 }  // namespace
 
 WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t version, ByteView dek,
@@ -39,26 +65,8 @@ WrappedDek wrap_verified(const std::string& uri, ByteView org, std::uint32_t ver
     out.kek_uri = p->key_uri();
   }
   // Verify: read the row back the way every later reader will.
-  DekRow row;
-  row.version = version;
-  row.state = DekState::Active;
-  row.wrapped = out.wrapped;
-  row.kek_uri = out.kek_uri;
-  row.kek_fp = out.kek_fp;
-  SecretBytes back;
-  try {
-    back = unwrap_row(org, row, open);
-  } catch (const Error& e) {
-    if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
-    // e's message names the URI, org and version, never key bytes.
-    // The provider's own hint (a Vault policy, a KMS key state) goes into the
-    // detail.
-    std::string why = std::string("unwrapping it again failed: ") + e.what();
-    if (!e.hint().empty()) why += " (" + e.hint() + ")";
-    not_returned(out.kek_uri, org, version, what, why);
-  }
-  if (back.size() != dek.size || CRYPTO_memcmp(back.data(), dek.data, dek.size) != 0)
-    not_returned(out.kek_uri, org, version, what, "unwrapping it again gave different bytes.");
+  const std::string why = unwrap_problem(out, org, version, dek, open);
+  if (!why.empty()) not_returned(out.kek_uri, org, version, what, why);
   return out;
 }
 
@@ -79,26 +87,10 @@ WrappedDek check_kek(const std::string& uri, const OpenProvider& open) {
     out.wrapped = p->wrap(ByteView(dek), ByteView(aad));
     out.kek_uri = p->key_uri();
   }
-  DekRow row;
-  row.version = 1;
-  row.state = DekState::Active;
-  row.wrapped = out.wrapped;
-  row.kek_uri = out.kek_uri;
-  row.kek_fp = out.kek_fp;
-  auto fail = [&](const std::string& why) {
+  const std::string why = unwrap_problem(out, label, 1, ByteView(dek), open);
+  if (!why.empty())
     throw Error(sqlstate::kSystemError, "the key provider \"" + out.kek_uri + "\" did not return the test key it wrapped",
                 why, "Check that the key at this URI is stable and not being replaced, then retry.");
-  };
-  SecretBytes back;
-  try {
-    back = unwrap_row(label, row, open);
-  } catch (const Error& e) {
-    if (std::string(e.sqlstate()) == sqlstate::kQueryCanceled) throw;
-    std::string why = std::string("unwrapping it again failed: ") + e.what();
-    if (!e.hint().empty()) why += " (" + e.hint() + ")";
-    fail(why);
-  }
-  if (back != dek) fail("unwrapping it again gave different bytes.");
   out.wrapped.clear();
   return out;
 }
