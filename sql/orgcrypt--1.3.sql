@@ -320,10 +320,10 @@ REVOKE ALL ON @extschema@.provider_stats FROM PUBLIC;
 -- Three cluster-wide roles, shared by every database: created here if
 -- missing, never dropped by the extension (DROP EXTENSION leaves them).
 --   orgcrypt_admin     key management (create, rotate, destroy, rewrap, grants,
---                      health, cache_flush, provider_stats); does not thereby
---                      encrypt or decrypt.
---   orgcrypt_auditor   read-only oversight: org_keys, grants, provider_stats,
---                      health().
+--                      set_org_master_key, health, cache_flush, provider_stats,
+--                      audit_log); does not thereby encrypt or decrypt.
+--   orgcrypt_auditor   read-only oversight: org_keys, grants, org_master_keys,
+--                      audit_log, provider_stats, health().
 --   orgcrypt_all_orgs  may use every organization (GRANT orgcrypt_all_orgs TO
 --                      the application role).
 DO $orgcrypt_roles$
@@ -416,7 +416,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.health(), @extschema@.provider_stats_fn() 
 GRANT SELECT ON @extschema@.org_keys, @extschema@.grants, @extschema@.provider_stats TO orgcrypt_auditor;
 
 -- ---------------------------------------------------------------- per-org master keys (1.3)
--- (set_org_master_key: the objects of item 5 go below this line)
 -- An organization's own KEK: its new DEKs (create, first encryption, rotate)
 -- are wrapped by the KEK named here instead of orgcrypt.master_key, and
 -- rewrap_org_keys() moves its existing DEKs under it. kek_uri is the URI the
@@ -446,7 +445,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.set_org_master_key(text, text) TO orgcrypt
 GRANT SELECT ON @extschema@.org_master_keys TO orgcrypt_admin, orgcrypt_auditor;
 
 -- ---------------------------------------------------------------- audit (1.3)
--- (audit_log: the objects of item 6 go below this line)
 -- One row per key-management change, written by the C code (as the table's
 -- owner) in the transaction of the change: a rolled-back change leaves no
 -- row. Events: create (detail 'automatic' for a first encryption's key),
@@ -475,3 +473,6 @@ CREATE INDEX audit_log_at ON @extschema@.audit_log (at);
 REVOKE ALL ON TABLE @extschema@.audit_log FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.audit_log TO orgcrypt_admin, orgcrypt_auditor;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
+-- Archiving deletes rows: with no key, a publication FOR ALL TABLES needs
+-- the whole row as replica identity (as org_grants).
+ALTER TABLE @extschema@.audit_log REPLICA IDENTITY FULL;
