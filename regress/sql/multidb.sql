@@ -41,6 +41,31 @@ SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'),
          orgcrypt.encrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), convert_from('\xe9'::bytea, 'LATIN1'))) =
        convert_from('\xe9'::bytea, 'LATIN1') AS latin1_roundtrip;
 
+-- grants and the audit trail with LATIN1 org names (compared as the
+-- database stores them; the length rule counts UTF-8 bytes; an org longer
+-- than the decision slots' 64 bytes takes the hash-map path)
+CREATE ROLE orgcrypt_regress_m_app;
+SELECT orgcrypt.grant_org('orgcrypt_regress_m_app', convert_from('\x6f7267fc'::bytea, 'LATIN1'));
+SELECT orgcrypt.grant_org('orgcrypt_regress_m_app', repeat(convert_from('\xe9'::bytea, 'LATIN1'), 127));
+SELECT pg_temp.err(format('SELECT orgcrypt.grant_org(%L, %L)', 'orgcrypt_regress_m_app', repeat(convert_from('\xe9'::bytea, 'LATIN1'), 128)));
+CREATE TABLE m_vals AS
+  SELECT orgcrypt.encrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), 'umlaut org') AS a,
+         orgcrypt.encrypt_for_org(repeat(convert_from('\xe9'::bytea, 'LATIN1'), 127), 'long org') AS b,
+         orgcrypt.encrypt_for_org('latin1-ascii', 'other org') AS c;
+GRANT SELECT ON m_vals TO orgcrypt_regress_m_app;
+SET ROLE orgcrypt_regress_m_app;
+SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), a) AS granted_latin1,
+       orgcrypt.decrypt_for_org(repeat(convert_from('\xe9'::bytea, 'LATIN1'), 127), b) AS granted_long FROM m_vals;
+SELECT orgcrypt.decrypt_for_org(convert_from('\x6f7267fc'::bytea, 'LATIN1'), a) AS again_latin1,
+       orgcrypt.decrypt_for_org(repeat(convert_from('\xe9'::bytea, 'LATIN1'), 127), b) AS again_long FROM m_vals;
+SELECT pg_temp.err($q$SELECT orgcrypt.decrypt_for_org('latin1-ascii', c) FROM m_vals$q$);
+SELECT pg_temp.err($q$SELECT orgcrypt.encrypt_for_org('orgu', 'x')$q$);  -- 'orgu' is not the umlaut org
+RESET ROLE;
+SELECT event, octet_length(convert_to(org, 'UTF8')) AS org_utf8_bytes, convert_to(left(org, 4), 'UTF8') AS org_start, detail
+  FROM orgcrypt.audit_log WHERE event = 'grant' ORDER BY at;
+DROP TABLE m_vals;
+DROP ROLE orgcrypt_regress_m_app;
+
 -- SQL_ASCII: text that is not valid UTF-8 is refused when it is encrypted
 -- (22021): plaintext, org and context; whatever encrypts also decrypts.
 -- Valid UTF-8 text and any bytea work.
