@@ -128,22 +128,6 @@ std::string remote_trust_scope(const std::string& uri, std::size_t cut) {
   return out;
 }
 
-bool uri_listed(const std::string& uri) {
-  if (!g_policy.master_key.empty() && uri == g_policy.master_key) return true;
-  for (const auto& e : g_policy.allowed) {
-    if (!e.empty() && e.back() == '*') {
-      if (uri.compare(0, e.size() - 1, e, 0, e.size() - 1) == 0) return true;
-    } else if (uri == e) {
-      return true;
-    }
-  }
-  return false;
-}
-
-namespace {
-bool listed(const std::string& uri) { return uri_listed(uri); }
-}  // namespace
-
 namespace {
 // A dot segment ("." or "..") anywhere in the part before '?'.
 bool has_dot_segment(const std::string& uri) {
@@ -168,21 +152,27 @@ bool safe_suffix(const std::string& rest) {
     if (!(std::isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-' || c == '/')) return false;
   return true;
 }
-}  // namespace
 
-bool uri_listed_for_sql(const std::string& uri) {
+// orgcrypt.master_key, an exact entry, or a prefix entry; name_only: what
+// follows a prefix must be a name (the rule for URIs given from SQL).
+bool listed(const std::string& uri, bool name_only) {
   if (!g_policy.master_key.empty() && uri == g_policy.master_key) return true;
   for (const auto& e : g_policy.allowed) {
     if (!e.empty() && e.back() == '*') {
       const std::size_t n = e.size() - 1;
-      if (uri.size() > n && uri.compare(0, n, e, 0, n) == 0 && safe_suffix(uri.substr(n)) && !has_dot_segment(uri))
-        return true;
+      if (uri.compare(0, n, e, 0, n) != 0) continue;
+      if (!name_only || (uri.size() > n && safe_suffix(uri.substr(n)) && !has_dot_segment(uri))) return true;
     } else if (uri == e) {
       return true;
     }
   }
   return false;
 }
+}  // namespace
+
+bool uri_listed(const std::string& uri) { return listed(uri, false); }
+
+bool uri_listed_for_sql(const std::string& uri) { return listed(uri, true); }
 
 void check_sql_key_uri(const std::string& uri) {
   std::string why = check_uri_syntax(uri);
@@ -198,7 +188,7 @@ void check_sql_key_uri(const std::string& uri) {
 std::string uri_trust_problem(const std::string& uri) {
   const SchemeInfo* sc = find_scheme_info(uri_scheme(uri));
   if (sc && sc->trust_scope) {
-    if (listed(uri)) return {};
+    if (uri_listed(uri)) return {};
     // Another key of a trusted service, reached with the same credentials
     // (an alias's key ARN, the next key name on the same Vault server).
     const std::string scope = sc->trust_scope(uri);
@@ -213,7 +203,7 @@ std::string uri_trust_problem(const std::string& uri) {
            "orgcrypt.allowed_key_uris names the same service with the same parameters";
   }
   if (!uri_runs_code(uri)) return {};
-  if (listed(uri)) return {};
+  if (uri_listed(uri)) return {};
   return "it loads or runs code and is neither orgcrypt.master_key nor listed in orgcrypt.allowed_key_uris";
 }
 

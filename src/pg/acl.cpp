@@ -123,9 +123,7 @@ bool org_allowed(Oid role, const OrgName& org) {
   ORGCRYPT_CXX({
     AclCache& c = cache();
     if (c.orgs.size() >= kMaxOrgEntries) c.orgs.clear();
-    c.key.assign(reinterpret_cast<const char*>(&role), sizeof role);
-    c.key.append(reinterpret_cast<const char*>(org.bytes.data), org.bytes.size);
-    c.orgs[c.key] = ok;
+    c.orgs[c.key] = ok;  // c.key still holds (role, org): nothing else sets it
   });
   return ok;
 }
