@@ -18,7 +18,7 @@ oc_as_root() { [ "$(id -u)" = 0 ]; }
 oc_install_deps() {
   local missing=() p
   for p in $OC_PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"install ok installed"* ]] || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     oc_log "installing packages: ${missing[*]}"
@@ -116,7 +116,7 @@ oc_free_port() {
   local p
   for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 20000 ))
-    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+    if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
   done
   return 1
 }
@@ -195,7 +195,9 @@ oc_expect() {
 }
 # oc_expect_match NAME REGEX ACTUAL
 oc_expect_match() {
-  if printf '%s' "$3" | grep -Eq -- "$2"; then oc_ok "$1"; else oc_fail "$1: [$3] does not match /$2/"; fi
+  # A here-string, not a pipe: under pipefail, grep -q quitting at its first
+  # match can kill the writer with SIGPIPE and fail a matching check.
+  if grep -Eq -- "$2" <<<"$3"; then oc_ok "$1"; else oc_fail "$1: [$3] does not match /$2/"; fi
 }
 oc_summary() { echo "$OC_PASS passed, $OC_FAIL failed"; [ "$OC_FAIL" = 0 ]; }
 # oc_set SETTING VALUE: ALTER SYSTEM SET, reload, and wait until a new

@@ -122,7 +122,7 @@ R=$(oc_run "${PSQL[@]}" -c '\set VERBOSITY verbose' -c "SELECT orgcrypt.cache_fl
 oc_expect_match "one backend: decrypts before the token goes" "a:hsm secret" "$R"
 oc_expect_match "one backend: token gone, cold: 58000 naming pkcs11 and a CKR_ code" "ERROR:  58000: pkcs11 [a-z]+ failed: .*CKR_" "$R"
 oc_expect_match "one backend: token back, the same backend decrypts again" "NOTICE:  00000: c:decrypts" "$R"
-if echo "$R" | grep -q "b:hsm"; then oc_fail "one backend: decrypted with the token gone: $R"; else oc_ok "one backend: nothing decrypted while the token was gone"; fi
+if grep -q "b:hsm" <<<"$R"; then oc_fail "one backend: decrypted with the token gone: $R"; else oc_ok "one backend: nothing decrypted while the token was gone"; fi
 
 # ---- a wrong PIN: 58000 CKR_PIN_INCORRECT, and the PIN is not shown
 WRONG="pkcs11:token=orgcrypt;object=kek1?module-path=$MODULE&pin-source=file:$HSM/wrong.pin"
@@ -130,7 +130,7 @@ q "ALTER SYSTEM SET orgcrypt.master_key = '$WRONG'" >/dev/null; q "SELECT pg_rel
 for _ in $(seq 1 100); do [ "$(q "SHOW orgcrypt.master_key")" = "$WRONG" ] && break; sleep 0.05; done
 R=$(qv "SELECT orgcrypt.create_org_key('wrong-pin')")
 oc_expect_match "a wrong PIN: 58000 naming CKR_PIN_INCORRECT" "ERROR:  58000: pkcs11 [a-z]+ failed: C_Login returned CKR_PIN_INCORRECT" "$R"
-if printf '%s' "$R" | grep -qF "$PIN"; then oc_fail "the error shows the PIN: $R"; else oc_ok "the error does not show the PIN"; fi
+if grep -qF "$PIN" <<<"$R"; then oc_fail "the error shows the PIN: $R"; else oc_ok "the error does not show the PIN"; fi
 q "ALTER SYSTEM RESET orgcrypt.master_key" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
 for _ in $(seq 1 100); do [ "$(q "SHOW orgcrypt.master_key")" = "$URI" ] && break; sleep 0.05; done
 oc_expect "back to the right PIN: a new org gets a key" "1" "$(q "SELECT orgcrypt.create_org_key('right-pin')")"

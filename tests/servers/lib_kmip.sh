@@ -138,7 +138,7 @@ EOF
   while [ $SECONDS -lt $end ]; do
     if [ -s "$dir/pid" ]; then
       pid=$(cat "$dir/pid")
-      if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+      if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
         KMIP_DIR=$dir KMIP_PORT=$port KMIP_PID=$pid
         export KMIP_DIR KMIP_PORT KMIP_PID
         return 0
@@ -167,7 +167,7 @@ kmip_stop() {
   if _kmip_group_alive "$pid"; then echo "kmip_stop: process group $pid is still alive" >&2; return 1; fi
   # The port is free again once the listening socket is gone.
   end=$((SECONDS + 5))
-  while ss -Hltn "sport = :$(cat "$dir/port")" 2>/dev/null | grep -q . && [ $SECONDS -lt $end ]; do sleep 0.1; done
+  while [ -n "$(ss -Hltn "sport = :$(cat "$dir/port")" 2>/dev/null)" ] && [ $SECONDS -lt $end ]; do sleep 0.1; done
   rm -f "$dir/pid"
 }
 
